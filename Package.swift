@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "FiniteWidth",
+    products: [
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        .library(name: "TangentKernels", targets: ["TangentKernels"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
+        .executable(name: "train", targets: ["train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        .target(name: "NeuralNet", dependencies: ["Tensors"]),
+        .target(name: "TangentKernels", dependencies: ["NeuralNet", "Tensors"]),
+        .target(name: "Experiments", dependencies: ["TangentKernels", "NeuralNet", "Tensors"]),
+        .executableTarget(
+            name: "train",
+            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,64 @@
+/// Cholesky factorisation and solves through LAPACKE (`?potrf`, `?potrs`).
+public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
+    /// LAPACK's `info > 0`: the leading minor of this order (1-based) is not positive definite.
+    case notPositiveDefinite(leadingMinor: Int, size: Int)
+    /// LAPACK's `info < 0`: an argument was illegal (a bug on our side, reported rather than hidden).
+    case illegalArgument(routine: String, position: Int)
+
+    public var description: String {
+        switch self {
+        case let .notPositiveDefinite(minor, size):
+            return "Cholesky: the \(size)x\(size) matrix is not positive definite "
+                + "(its leading minor of order \(minor) is not positive)"
+        case let .illegalArgument(routine, position):
+            return "\(routine): argument \(position) was illegal"
+        }
+    }
+}
+
+/// The lower-triangular Cholesky factor L of a symmetric positive definite matrix (A = L Lᵀ),
+/// with the strict upper triangle zeroed.
+public struct CholeskyFactor<Scalar: BLASScalar>: Sendable {
+    /// L, n x n, lower triangular.
+    public let lower: Tensor<Scalar>
+
+    /// Factors `matrix`; only its lower triangle is read.
+    /// - Throws: `LinearAlgebraError.notPositiveDefinite` naming the failing leading minor.
+    public init(_ matrix: Tensor<Scalar>) throws {
+        precondition(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1],
+                     "Cholesky: expected a square matrix, got shape \(matrix.shape)")
+        let n = matrix.shape[0]
+        var factor = matrix
+        let info = factor.withUnsafeMutableBufferPointer { Scalar.potrf(n: n, a: $0.baseAddress!, lda: max(n, 1)) }
+        if info > 0 { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: Int(info), size: n) }
+        if info < 0 { throw LinearAlgebraError.illegalArgument(routine: "potrf", position: Int(-info)) }
+        factor.withUnsafeMutableBufferPointer { l in
+            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { l[i * n + j] = 0 } }
+        }
+        lower = factor
+    }
+
+    /// Solves A X = B for X; `rightHandSide` is n x r (or a vector of n).
+    public func solve(_ rightHandSide: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        let n = lower.shape[0]
+        precondition(rightHandSide.shape.first == n,
+                     "Cholesky solve: factor is \(lower.shape) but right-hand side has shape \(rightHandSide.shape)")
+        let columnsOfB = rightHandSide.rank == 1 ? 1 : rightHandSide.shape[1]
+        var solution = rightHandSide
+        let info = lower.withUnsafeBufferPointer { l in
+            solution.withUnsafeMutableBufferPointer { b in
+                Scalar.potrs(n: n, nrhs: columnsOfB, factor: l.baseAddress!, ldf: max(n, 1),
+                             b: b.baseAddress!, ldb: max(columnsOfB, 1))
+            }
+        }
+        if info < 0 { throw LinearAlgebraError.illegalArgument(routine: "potrs", position: Int(-info)) }
+        return solution
+    }
+}
+
+extension Tensor {
+    /// Solves `self * X = rightHandSide` for a symmetric positive definite `self` by Cholesky.
+    public func choleskySolve(_ rightHandSide: Tensor) throws -> Tensor {
+        try CholeskyFactor(self).solve(rightHandSide)
+    }
+}
