@@ -104,7 +104,7 @@ public enum KernelClass: Int, Comparable, Sendable, CustomStringConvertible {
 public enum CPUFeatures {
     /// The flags of the first processor in `/proc/cpuinfo` (empty where that file is missing).
     public static func current() -> Set<String> {
-        guard let text = try? readProcFile("/proc/cpuinfo") else { return [] }
+        guard let text = try? AtomicFile.readText("/proc/cpuinfo") else { return [] }
         return flags(fromCPUInfo: text)
     }
 
@@ -117,20 +117,6 @@ public enum CPUFeatures {
         return []
     }
 
-    /// Reads a file whose size `stat` reports as 0 (as /proc files do) by reading to the end.
-    static func readProcFile(_ path: String) throws -> String {
-        guard let file = fopen(path, "r") else { throw CPUInfoUnreadable() }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let read = fread(&chunk, 1, chunk.count, file)
-            if read <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<read])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-    struct CPUInfoUnreadable: Error {}
 }
 
 /// Whether OpenBLAS runs kernels that fit the CPU, and what to do if not.
