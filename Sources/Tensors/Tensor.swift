@@ -130,6 +130,23 @@ public struct Tensor<Scalar: BLASScalar>: Sendable {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
+    /// True when no other tensor shares this storage, so a write will not copy.
+    @inlinable
+    public mutating func hasUniqueStorage() -> Bool { isKnownUniquelyReferenced(&storage) }
+
+    /// The storage's base address for reading, for hot loops that hold several buffers at once.
+    /// Valid while this storage is alive and unchanged: keep the tensor alive across the use.
+    @inlinable
+    public var unsafeBaseAddress: UnsafePointer<Scalar> { UnsafePointer(storage.pointer) }
+
+    /// The storage's base address for writing, after making the storage unique (copy-on-write).
+    /// Valid while this tensor keeps the same storage: do not copy it to another tensor meanwhile.
+    @inlinable
+    public mutating func unsafeMutableBaseAddress() -> UnsafeMutablePointer<Scalar> {
+        makeUnique()
+        return storage.pointer
+    }
+
     /// Row-major flat index of a multi-index.
     @inlinable
     func flatIndex(_ indices: [Int]) -> Int {

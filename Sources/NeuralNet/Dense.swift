@@ -1,0 +1,209 @@
+/// The fully connected layer: one GEMM plus a bias add forward, two GEMMs and a column sum back.
+///
+/// Shapes: x is [m, k] (m samples, k inputs), W is [n, k] (PyTorch's `[out, in]`), b is [n],
+/// out is [m, n]. `out = weightScale * x Wᵀ + biasScale * b`; the scales are 1 in the standard
+/// parameterization and sigma_w / sqrt(k), sigma_b in the NTK parameterization.
+
+/// Forward: writes `out` from the bias row then accumulates the GEMM into it (one pass over out).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func denseForward<Scalar: BLASScalar>(
+    out: UnsafeMutablePointer<Scalar>, input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
+    bias: UnsafePointer<Scalar>?, m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
+) {
+    if let bias {
+        for i in 0..<m {
+            let row = out + i &* n
+            for j in 0..<n { row[j] = biasScale * bias[j] }
+        }
+    }
+    matmul(input, weight, out, m: m, n: n, k: k, transposeA: false, transposeB: true,
+           alpha: weightScale, beta: bias == nil ? 0 : 1)
+}
+
+/// Backward: accumulates dW += weightScale * doutᵀ x, db += biasScale * column sums of dout,
+/// and (when asked) dx += weightScale * dout W.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func denseBackward<Scalar: BLASScalar>(
+    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>,
+    biasGradient: UnsafeMutablePointer<Scalar>?, outGradient: UnsafePointer<Scalar>,
+    input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
+    m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
+) {
+    matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
+           alpha: weightScale, beta: 1)
+    if let biasGradient {
+        for i in 0..<m {
+            let row = outGradient + i &* n
+            for j in 0..<n { biasGradient[j] += biasScale * row[j] }
+        }
+    }
+    if let inputGradient {
+        matmul(outGradient, weight, inputGradient, m: m, n: k, k: n, transposeA: false, transposeB: false,
+               alpha: weightScale, beta: 1)
+    }
+}
+
+extension Tape {
+    /// Records `weightScale * x Wᵀ + biasScale * b` for W of shape [out, in] and b of shape [out].
+    public func dense(
+        _ x: Variable<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
+        weightScale: Scalar = 1, biasScale: Scalar = 1
+    ) -> Variable<Scalar> {
+        let input = nodes[x.index]
+        precondition(input.value.rank == 2 && weight.value.rank == 2 && input.value.shape[1] == weight.shape[1],
+                     "dense: input of shape \(input.value.shape) does not match weight of shape \(weight.shape) ([out, in])")
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]],
+                         "dense: bias of shape \(bias.shape) does not match weight of shape \(weight.shape)")
+        }
+        let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
+        let node = nextNode(shape: [m, n], operation: .dense(
+            input: x.index, weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale))
+        denseForward(out: node.value.unsafeMutableBaseAddress(), input: input.value.unsafeBaseAddress,
+                     weight: weight.value.unsafeBaseAddress, bias: bias?.value.unsafeBaseAddress,
+                     m: m, k: k, n: n, weightScale: weightScale, biasScale: biasScale)
+        node.requiresGradient = true
+        return Variable(tape: self, index: recorded - 1)
+    }
+
+    func denseBackwardStep(
+        _ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
+        weightScale: Scalar, biasScale: Scalar
+    ) {
+        let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
+        denseBackward(
+            inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
+            weightGradient: weight.gradient.unsafeMutableBaseAddress(),
+            biasGradient: bias?.gradient.unsafeMutableBaseAddress(),
+            outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
+            weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
+            weightScale: weightScale, biasScale: biasScale)
+    }
+}
+
+/// How a `Dense` layer scales its parameters.
+public enum Parameterization: String, Sendable, Codable, CaseIterable {
+    /// `y = x Wᵀ + b`, as PyTorch's `nn.Linear`.
+    case standard
+    /// `y = (sigma_w / sqrt(fan_in)) x Wᵀ + sigma_b b` with W, b ~ N(0, 1): the parameterization
+    /// the infinite-width kernels describe.
+    case ntk
+}
+
+/// How a `Dense` layer draws its initial weights (standard parameterization).
+public enum WeightInitialization: Sendable, Equatable {
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's `nn.Linear` default (kaiming_uniform, a = sqrt(5)).
+    case kaimingUniform
+    /// N(0, 2 / fan_in): He initialisation for ReLU networks (`kaiming_normal_`, fan_in mode).
+    case kaimingNormal
+    /// N(0, std^2).
+    case normal(standardDeviation: Double)
+}
+
+/// How a `Dense` layer draws its initial bias (standard parameterization).
+public enum BiasInitialization: Sendable, Equatable {
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch's `nn.Linear`.
+    case pytorch
+    /// N(0, std^2) (the paper uses std 0.1).
+    case normal(standardDeviation: Double)
+    case zeros
+}
+
+/// A fully connected layer, `y = x Wᵀ + b`, with W stored as PyTorch stores it: `[out, in]`.
+public struct Dense<Scalar: BLASScalar>: Layer {
+    public let weight: Parameter<Scalar>
+    public let bias: Parameter<Scalar>?
+    public let parameterization: Parameterization
+    /// sigma_w and sigma_b of the NTK parameterization (unused in the standard one).
+    public let weightStandardDeviation: Double, biasStandardDeviation: Double
+
+    public var inputSize: Int { weight.shape[1] }
+    public var outputSize: Int { weight.shape[0] }
+
+    /// A standard-parameterization layer.
+    /// - Parameters:
+    ///   - inputSize: features in; `outputSize`: features out.
+    ///   - weightInitialization: defaults to PyTorch's; `biasInitialization` likewise.
+    ///   - generator: the seeded generator the initial values are drawn from.
+    public init(
+        _ inputSize: Int, _ outputSize: Int, bias: Bool = true,
+        weightInitialization: WeightInitialization = .kaimingUniform,
+        biasInitialization: BiasInitialization = .pytorch,
+        generator: inout Xoshiro256StarStar
+    ) {
+        precondition(inputSize > 0 && outputSize > 0, "Dense: sizes must be positive, got \(inputSize) -> \(outputSize)")
+        let fanIn = Double(inputSize)
+        let shape = [outputSize, inputSize]
+        let w: Tensor<Scalar>
+        switch weightInitialization {
+        case .kaimingUniform:
+            let bound = Scalar(1 / fanIn.squareRoot())
+            w = .randomUniform(shape, low: -bound, high: bound, using: &generator)
+        case .kaimingNormal:
+            w = .randomNormal(shape, standardDeviation: Scalar((2 / fanIn).squareRoot()), using: &generator)
+        case let .normal(std):
+            w = .randomNormal(shape, standardDeviation: Scalar(std), using: &generator)
+        }
+        weight = Parameter(w)
+        if bias {
+            switch biasInitialization {
+            case .pytorch:
+                let bound = Scalar(1 / fanIn.squareRoot())
+                self.bias = Parameter(.randomUniform([outputSize], low: -bound, high: bound, using: &generator))
+            case let .normal(std):
+                self.bias = Parameter(.randomNormal([outputSize], standardDeviation: Scalar(std), using: &generator))
+            case .zeros:
+                self.bias = Parameter(.zeros([outputSize]))
+            }
+        } else {
+            self.bias = nil
+        }
+        parameterization = .standard
+        weightStandardDeviation = 1
+        biasStandardDeviation = 1
+    }
+
+    /// An NTK-parameterization layer: W, b ~ N(0, 1), scaled by sigma_w / sqrt(fan_in) and sigma_b
+    /// in the forward pass.
+    public init(
+        ntk inputSize: Int, _ outputSize: Int, weightStandardDeviation: Double, biasStandardDeviation: Double,
+        bias: Bool = true, generator: inout Xoshiro256StarStar
+    ) {
+        precondition(inputSize > 0 && outputSize > 0, "Dense: sizes must be positive, got \(inputSize) -> \(outputSize)")
+        weight = Parameter(.randomNormal([outputSize, inputSize], using: &generator))
+        self.bias = bias ? Parameter(.randomNormal([outputSize], using: &generator)) : nil
+        parameterization = .ntk
+        self.weightStandardDeviation = weightStandardDeviation
+        self.biasStandardDeviation = biasStandardDeviation
+    }
+
+    /// A layer around given parameters (W of shape [out, in], b of shape [out]).
+    public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>?, parameterization: Parameterization = .standard,
+                weightStandardDeviation: Double = 1, biasStandardDeviation: Double = 1) {
+        precondition(weight.rank == 2, "Dense: weight must be [out, in], got \(weight.shape)")
+        precondition(bias == nil || bias!.shape == [weight.shape[0]],
+                     "Dense: bias of shape \(bias!.shape) does not match weight of shape \(weight.shape)")
+        self.weight = Parameter(weight)
+        self.bias = bias.map { Parameter($0) }
+        self.parameterization = parameterization
+        self.weightStandardDeviation = weightStandardDeviation
+        self.biasStandardDeviation = biasStandardDeviation
+    }
+
+    /// The factor on `x Wᵀ`: 1, or sigma_w / sqrt(fan_in).
+    public var weightScale: Scalar {
+        parameterization == .standard ? 1 : Scalar(weightStandardDeviation / Double(inputSize).squareRoot())
+    }
+    /// The factor on `b`: 1, or sigma_b.
+    public var biasScale: Scalar { parameterization == .standard ? 1 : Scalar(biasStandardDeviation) }
+
+    public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
+        x.tape.dense(x, weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale)
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+}

@@ -1,0 +1,139 @@
+/// Layer normalization over the last axis, as one fused op.
+///
+/// Shapes: x and out are [m, n] (m rows normalised independently over n features); gamma and
+/// beta are [n]; the forward caches mean and rstd per row (2m scalars) for the backward.
+/// Per row: mu = mean(x), rstd = 1 / sqrt(var(x) + eps), xhat = (x - mu) * rstd,
+/// out = gamma * xhat + beta (or xhat without the affine part: the theory's LN).
+
+/// Forward: writes `out`, and `mean[i]`, `rstd[i]` for each row (what the backward needs).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func layerNormForward<Scalar: BLASScalar>(
+    out: UnsafeMutablePointer<Scalar>, mean: UnsafeMutablePointer<Scalar>, rstd: UnsafeMutablePointer<Scalar>,
+    input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>?, bias: UnsafePointer<Scalar>?,
+    m: Int, n: Int, epsilon: Scalar
+) {
+    let count = Scalar(n)
+    for i in 0..<m {
+        let x = input + i &* n
+        let y = out + i &* n
+        var sum: Scalar = 0
+        for j in 0..<n { sum += x[j] }
+        let mu = sum / count
+        // Two passes (mean, then squared deviations) as PyTorch does: stable for large offsets.
+        var squares: Scalar = 0
+        for j in 0..<n {
+            let d = x[j] - mu
+            squares += d * d
+        }
+        let s = 1 / Scalar.sqrt(squares / count + epsilon)
+        mean[i] = mu
+        rstd[i] = s
+        if let weight, let bias {
+            for j in 0..<n { y[j] = (x[j] - mu) * s * weight[j] + bias[j] }
+        } else {
+            for j in 0..<n { y[j] = (x[j] - mu) * s }
+        }
+    }
+}
+
+/// Backward with g = dout * gamma: dx += rstd * (g - mean(g) - xhat * mean(g * xhat)),
+/// dgamma += sum over rows of dout * xhat, dbeta += sum over rows of dout.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func layerNormBackward<Scalar: BLASScalar>(
+    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>?,
+    biasGradient: UnsafeMutablePointer<Scalar>?, outGradient: UnsafePointer<Scalar>,
+    input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>?,
+    mean: UnsafePointer<Scalar>, rstd: UnsafePointer<Scalar>, m: Int, n: Int
+) {
+    let count = Scalar(n)
+    for i in 0..<m {
+        let x = input + i &* n
+        let dy = outGradient + i &* n
+        let mu = mean[i], s = rstd[i]
+        var meanG: Scalar = 0, meanGXhat: Scalar = 0
+        for j in 0..<n {
+            let xhat = (x[j] - mu) * s
+            let g = weight.map { dy[j] * $0[j] } ?? dy[j]
+            meanG += g
+            meanGXhat += g * xhat
+            if let weightGradient { weightGradient[j] += dy[j] * xhat }
+            if let biasGradient { biasGradient[j] += dy[j] }
+        }
+        meanG /= count
+        meanGXhat /= count
+        if let inputGradient {
+            let dx = inputGradient + i &* n
+            for j in 0..<n {
+                let xhat = (x[j] - mu) * s
+                let g = weight.map { dy[j] * $0[j] } ?? dy[j]
+                dx[j] += s * (g - meanG - xhat * meanGXhat)
+            }
+        }
+    }
+}
+
+extension Tape {
+    /// Records layer normalization of each row of `x`, with optional affine weight and bias.
+    public func layerNorm(
+        _ x: Variable<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, epsilon: Scalar = 1e-5
+    ) -> Variable<Scalar> {
+        let input = nodes[x.index]
+        precondition(input.value.rank == 2, "layerNorm: expected a matrix [rows, features], got \(input.value.shape)")
+        let (m, n) = (input.value.shape[0], input.value.shape[1])
+        precondition((weight == nil) == (bias == nil), "layerNorm: give both weight and bias, or neither")
+        if let weight { precondition(weight.shape == [n], "layerNorm: weight of shape \(weight.shape) for \(n) features") }
+        if let bias { precondition(bias.shape == [n], "layerNorm: bias of shape \(bias.shape) for \(n) features") }
+        let node = nextNode(shape: [m, n], operation: .layerNorm(input: x.index, weight: weight, bias: bias))
+        node.prepareCache(count: 2 * m)
+        let cache = node.cache.unsafeMutableBaseAddress()
+        layerNormForward(out: node.value.unsafeMutableBaseAddress(), mean: cache, rstd: cache + m,
+                         input: input.value.unsafeBaseAddress, weight: weight?.value.unsafeBaseAddress,
+                         bias: bias?.value.unsafeBaseAddress, m: m, n: n, epsilon: epsilon)
+        node.requiresGradient = input.requiresGradient || weight != nil
+        return Variable(tape: self, index: recorded - 1)
+    }
+
+    func layerNormBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?) {
+        let (m, n) = (input.value.shape[0], input.value.shape[1])
+        let cache = node.cache.unsafeBaseAddress
+        layerNormBackward(
+            inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
+            weightGradient: weight?.gradient.unsafeMutableBaseAddress(),
+            biasGradient: bias?.gradient.unsafeMutableBaseAddress(),
+            outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
+            weight: weight?.value.unsafeBaseAddress, mean: cache, rstd: cache + m, m: m, n: n)
+    }
+}
+
+/// Layer normalization over the features of each sample, as PyTorch's `nn.LayerNorm(width)`.
+public struct LayerNorm<Scalar: BLASScalar>: Layer {
+    public let width: Int
+    public let epsilon: Scalar
+    /// gamma and beta, initialised to ones and zeros; nil without the affine part.
+    public let weight: Parameter<Scalar>?, bias: Parameter<Scalar>?
+
+    /// - Parameters:
+    ///   - width: the number of features normalised together.
+    ///   - epsilon: added to the variance (PyTorch's default 1e-5).
+    ///   - affine: learn gamma and beta (PyTorch's `elementwise_affine`); `false` is the theory's LN.
+    public init(_ width: Int, epsilon: Scalar = 1e-5, affine: Bool = true) {
+        precondition(width > 0, "LayerNorm: width must be positive, got \(width)")
+        self.width = width
+        self.epsilon = epsilon
+        weight = affine ? Parameter(.ones([width])) : nil
+        bias = affine ? Parameter(.zeros([width])) : nil
+    }
+
+    public var isAffine: Bool { weight != nil }
+
+    public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
+        x.tape.layerNorm(x, weight: weight, bias: bias, epsilon: epsilon)
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
+        guard let weight, let bias else { return [] }
+        return [("weight", weight), ("bias", bias)]
+    }
+}

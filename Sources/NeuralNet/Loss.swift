@@ -1,0 +1,52 @@
+/// Mean squared error, as PyTorch's `mse_loss`: the mean over all elements of (prediction - target)^2.
+/// The target is a constant; the forward keeps a copy of it for the backward.
+
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func meanSquaredErrorForward<Scalar: BLASScalar>(
+    prediction: UnsafePointer<Scalar>, target: UnsafePointer<Scalar>, count: Int
+) -> Scalar {
+    var total: Scalar = 0
+    for i in 0..<count {
+        let d = prediction[i] - target[i]
+        total += d * d
+    }
+    return total / Scalar(count)
+}
+
+/// dprediction += dloss * 2 (prediction - target) / count.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func meanSquaredErrorBackward<Scalar: BLASScalar>(
+    predictionGradient: UnsafeMutablePointer<Scalar>, lossGradient: Scalar,
+    prediction: UnsafePointer<Scalar>, target: UnsafePointer<Scalar>, count: Int
+) {
+    let factor = 2 * lossGradient / Scalar(count)
+    for i in 0..<count { predictionGradient[i] += factor * (prediction[i] - target[i]) }
+}
+
+extension Tape {
+    func meanSquaredErrorBackwardStep(_ node: Node<Scalar>, prediction: Node<Scalar>) {
+        guard prediction.requiresGradient else { return }
+        meanSquaredErrorBackward(predictionGradient: prediction.gradient.unsafeMutableBaseAddress(),
+                                 lossGradient: node.gradient.unsafeBaseAddress.pointee,
+                                 prediction: prediction.value.unsafeBaseAddress,
+                                 target: node.cache.unsafeBaseAddress, count: prediction.value.count)
+    }
+}
+
+/// The mean over all elements of `(prediction - target)^2`, as a scalar variable.
+public func meanSquaredError<Scalar: BLASScalar>(_ prediction: Variable<Scalar>, _ target: Tensor<Scalar>) -> Variable<Scalar> {
+    let tape = prediction.tape
+    let predicted = tape.nodes[prediction.index]
+    precondition(predicted.value.shape == target.shape,
+                 "meanSquaredError: prediction of shape \(predicted.value.shape) but target of shape \(target.shape)")
+    let node = tape.nextNode(shape: [], operation: .meanSquaredError(prediction: prediction.index))
+    node.prepareCache(count: target.count)
+    let cached = node.cache.unsafeMutableBaseAddress()
+    target.withUnsafeBufferPointer { cached.update(from: $0.baseAddress!, count: $0.count) }
+    node.value.unsafeMutableBaseAddress().pointee = meanSquaredErrorForward(
+        prediction: predicted.value.unsafeBaseAddress, target: cached, count: target.count)
+    node.requiresGradient = predicted.requiresGradient
+    return Variable(tape: tape, index: tape.recorded - 1)
+}

@@ -1,0 +1,23 @@
+/// A trainable tensor and the gradient accumulated into it by `Tape.backward`.
+///
+/// A class, so a layer, the tape and an optimizer all see the same values: the optimizer updates
+/// `value` in place and the next forward pass reads it, with no copies.
+public final class Parameter<Scalar: BLASScalar> {
+    /// The current value.
+    public var value: Tensor<Scalar>
+    /// The sum of gradients since the last `zeroGradient()`; same shape as `value`.
+    public var gradient: Tensor<Scalar>
+
+    public init(_ value: Tensor<Scalar>) {
+        self.value = value
+        self.gradient = Tensor(shape: value.shape, repeating: 0)
+    }
+
+    /// The shape of the value (and of the gradient).
+    public var shape: [Int] { value.shape }
+
+    /// Sets the gradient to zero in place (no allocation).
+    public func zeroGradient() {
+        gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+}

@@ -1,0 +1,197 @@
+/// Reverse-mode automatic differentiation over tensors.
+///
+/// A `Tape` records each operation in execution order together with what its backward needs
+/// (inputs by index, LayerNorm's mean and rstd, MSE's target). `backward` walks the record once in
+/// reverse and accumulates (`+=`) gradients; the order of recording is already a topological order.
+///
+/// Buffers are kept across steps: `reset()` rewinds the tape, and the next step's operations reuse
+/// the value, gradient and cache buffers of the operations recorded at the same positions, so a
+/// training step with unchanged shapes allocates nothing.
+public final class Tape<Scalar: BLASScalar> {
+    @usableFromInline var nodes: [Node<Scalar>] = []
+    /// How many entries of `nodes` the current step has recorded.
+    @usableFromInline var recorded = 0
+
+    public init() {}
+
+    /// Rewinds the tape for a new step, keeping every buffer for reuse.
+    public func reset() { recorded = 0 }
+
+    /// The number of operations recorded since the last `reset()`.
+    public var count: Int { recorded }
+
+    /// Records a constant input. With `requiresGradient`, `backward` also computes the gradient
+    /// with respect to it (read it with `gradient(of:)`).
+    public func input(_ value: Tensor<Scalar>, requiresGradient: Bool = false) -> Variable<Scalar> {
+        let node = nextNode(shape: value.shape, operation: .input)
+        value.withUnsafeBufferPointer { source in
+            node.value.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.baseAddress!, count: source.count) }
+        }
+        node.requiresGradient = requiresGradient
+        return Variable(tape: self, index: recorded - 1)
+    }
+
+    /// Records a parameter as a variable, for use with the general ops (`matmul`, `add`, ...);
+    /// its gradient accumulates into `parameter.gradient`.
+    public func variable(_ parameter: Parameter<Scalar>) -> Variable<Scalar> {
+        let node = nextNode(shape: parameter.shape, operation: .parameter(parameter))
+        parameter.value.withUnsafeBufferPointer { source in
+            node.value.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.baseAddress!, count: source.count) }
+        }
+        node.requiresGradient = true
+        return Variable(tape: self, index: recorded - 1)
+    }
+
+    /// The value a variable holds (shares storage until either side is written).
+    public func value(_ variable: Variable<Scalar>) -> Tensor<Scalar> { nodes[variable.index].value }
+
+    /// The gradient of the last `backward` output with respect to `variable`.
+    public func gradient(of variable: Variable<Scalar>) -> Tensor<Scalar> {
+        let node = nodes[variable.index]
+        precondition(node.requiresGradient,
+                     "gradient(of:): this variable does not require a gradient; record it with requiresGradient: true")
+        return node.gradient
+    }
+
+    /// Back-propagates from `output`: d output / d output = 1 (or `seed`, of the output's shape),
+    /// accumulating into every parameter's `gradient` and every recorded gradient buffer.
+    /// Parameter gradients add to what they held (zero them between steps); the tape's own
+    /// gradient buffers are zeroed here.
+    public func backward(_ output: Variable<Scalar>, seed: Tensor<Scalar>? = nil) {
+        precondition(output.index < recorded, "backward: the variable was not recorded in this step")
+        for index in 0...output.index where nodes[index].requiresGradient {
+            nodes[index].zeroGradient()
+        }
+        let outputNode = nodes[output.index]
+        guard outputNode.requiresGradient else { return }
+        if let seed {
+            precondition(seed.shape == outputNode.value.shape,
+                         "backward: seed has shape \(seed.shape) but the output has shape \(outputNode.value.shape)")
+            outputNode.gradient.add(seed)
+        } else {
+            outputNode.gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 1) }
+        }
+        for index in stride(from: output.index, through: 0, by: -1) where nodes[index].requiresGradient {
+            backwardStep(nodes[index])
+        }
+    }
+
+    /// The node for the next operation, reusing the buffers recorded at this position last step.
+    @usableFromInline
+    func nextNode(shape: [Int], operation: Operation<Scalar>) -> Node<Scalar> {
+        let node: Node<Scalar>
+        if recorded < nodes.count {
+            node = nodes[recorded]
+            node.prepare(shape: shape)
+        } else {
+            node = Node(shape: shape)
+            nodes.append(node)
+        }
+        node.operation = operation
+        recorded += 1
+        return node
+    }
+
+    /// Runs one recorded operation's backward, dispatching to the op's hand-written function.
+    func backwardStep(_ node: Node<Scalar>) {
+        switch node.operation {
+        case .input:
+            break
+        case let .parameter(parameter):
+            parameter.gradient.add(node.gradient)
+        case let .dense(input, weight, bias, weightScale, biasScale):
+            denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias,
+                              weightScale: weightScale, biasScale: biasScale)
+        case let .layerNorm(input, weight, bias):
+            layerNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias)
+        case let .activation(input, activation):
+            activationBackwardStep(node, input: nodes[input], activation: activation)
+        case let .elementwise(a, b, operation):
+            elementwiseBackwardStep(node, nodes[a], nodes[b], operation: operation)
+        case let .scale(input, factor):
+            let source = nodes[input]
+            if source.requiresGradient { source.gradient.add(node.gradient, scaledBy: factor) }
+        case let .matmul(a, b):
+            matmulBackwardStep(node, nodes[a], nodes[b])
+        case let .sum(input, divisor):
+            sumBackwardStep(node, input: nodes[input], divisor: divisor)
+        case let .meanSquaredError(prediction):
+            meanSquaredErrorBackwardStep(node, prediction: nodes[prediction])
+        }
+    }
+}
+
+/// A value recorded on a tape: a handle (the tape and a position), cheap to copy.
+public struct Variable<Scalar: BLASScalar> {
+    public let tape: Tape<Scalar>
+    @usableFromInline let index: Int
+
+    @usableFromInline
+    init(tape: Tape<Scalar>, index: Int) {
+        self.tape = tape
+        self.index = index
+    }
+
+    /// The shape of the value.
+    public var shape: [Int] { tape.nodes[index].value.shape }
+    /// The value (see `Tape.value`).
+    public var value: Tensor<Scalar> { tape.value(self) }
+}
+
+/// What a recorded operation did, and what its backward reads.
+@usableFromInline
+enum Operation<Scalar: BLASScalar> {
+    case input
+    case parameter(Parameter<Scalar>)
+    case dense(input: Int, weight: Parameter<Scalar>, bias: Parameter<Scalar>?, weightScale: Scalar, biasScale: Scalar)
+    case layerNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?)
+    case activation(input: Int, Activation)
+    case elementwise(Int, Int, ElementwiseOperation)
+    case scale(input: Int, factor: Scalar)
+    case matmul(Int, Int)
+    /// The sum of all elements divided by `divisor` (1 for a sum, the count for a mean).
+    case sum(input: Int, divisor: Scalar)
+    case meanSquaredError(prediction: Int)
+}
+
+/// One recorded operation's buffers. `cache` holds what the backward needs beyond the inputs.
+@usableFromInline
+final class Node<Scalar: BLASScalar> {
+    @usableFromInline var operation: Operation<Scalar> = .input
+    @usableFromInline var value: Tensor<Scalar>
+    @usableFromInline var gradient: Tensor<Scalar>
+    @usableFromInline var cache: Tensor<Scalar>
+    @usableFromInline var requiresGradient = false
+
+    init(shape: [Int]) {
+        value = Tensor(uninitializedShape: shape)
+        gradient = Tensor(uninitializedShape: [0])
+        cache = Tensor(uninitializedShape: [0])
+    }
+
+    /// Makes `value` a writable buffer of `shape`, reusing the old one when the shape matches and
+    /// nobody else holds it.
+    @usableFromInline
+    func prepare(shape: [Int]) {
+        if value.shape != shape || !value.hasUniqueStorage() {
+            value = Tensor(uninitializedShape: shape)
+        }
+        requiresGradient = false
+    }
+
+    /// Makes `cache` a buffer of `count` scalars, reusing the old one when it is large enough.
+    func prepareCache(count: Int) {
+        if cache.count != count || !cache.hasUniqueStorage() {
+            cache = Tensor(uninitializedShape: [count])
+        }
+    }
+
+    /// Zeroes the gradient buffer, sizing it to the value's shape if needed.
+    func zeroGradient() {
+        if gradient.shape != value.shape || !gradient.hasUniqueStorage() {
+            gradient = Tensor(shape: value.shape, repeating: 0)
+        } else {
+            gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+    }
+}
