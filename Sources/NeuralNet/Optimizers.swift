@@ -52,22 +52,12 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
     }
 
     public func step() {
-        let (lr, mu, wd) = (Scalar(learningRate), Scalar(momentum), Scalar(weightDecay))
-        let keep = Scalar(1 - dampening)
         for (index, parameter) in parameters.enumerated() {
-            let p = parameter.value.unsafeMutableBaseAddress()
-            let g = parameter.gradient.unsafeBaseAddress
-            let count = parameter.value.count
-            if momentum == 0 {
-                for i in 0..<count { p[i] -= lr * (g[i] + wd * p[i]) }
-                continue
-            }
-            let buffer = momentumBuffers[index].unsafeMutableBaseAddress()
-            for i in 0..<count {
-                let gradient = g[i] + wd * p[i]
-                buffer[i] = steps == 0 ? gradient : mu * buffer[i] + keep * gradient
-                p[i] -= lr * (nesterov ? gradient + mu * buffer[i] : buffer[i])
-            }
+            sgdUpdate(parameter: parameter.value.unsafeMutableBaseAddress(), gradient: parameter.gradient.unsafeBaseAddress,
+                      momentumBuffer: momentum == 0 ? nil : momentumBuffers[index].unsafeMutableBaseAddress(),
+                      count: parameter.value.count, learningRate: Scalar(learningRate), momentum: Scalar(momentum),
+                      dampening: Scalar(dampening), weightDecay: Scalar(weightDecay), nesterov: nesterov,
+                      isFirstStep: steps == 0)
         }
         steps += 1
     }
@@ -115,24 +105,16 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     public func step() {
         steps += 1
         // PyTorch: step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
-        let biasCorrection1 = 1 - Double.pow(beta1, steps)
-        let biasCorrection2Sqrt = (1 - Double.pow(beta2, steps)).squareRoot()
-        let stepSize = Scalar(learningRate / biasCorrection1)
-        let (b1, b2, eps) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon))
-        let (wd, decay) = (Scalar(weightDecay), Scalar(1 - learningRate * weightDecay))
-        let correction = Scalar(biasCorrection2Sqrt)
+        let biasCorrection1 = 1 - Double.pow(beta1, Double(steps))
+        let biasCorrection2Sqrt = (1 - Double.pow(beta2, Double(steps))).squareRoot()
         for (index, parameter) in parameters.enumerated() {
-            let p = parameter.value.unsafeMutableBaseAddress()
-            let g = parameter.gradient.unsafeBaseAddress
-            let m = firstMoments[index].unsafeMutableBaseAddress()
-            let v = secondMoments[index].unsafeMutableBaseAddress()
-            for i in 0..<parameter.value.count {
-                var gradient = g[i]
-                if decoupledWeightDecay { p[i] *= decay } else if weightDecay != 0 { gradient += wd * p[i] }
-                m[i] += (gradient - m[i]) * (1 - b1)  // PyTorch's lerp form
-                v[i] = b2 * v[i] + (1 - b2) * gradient * gradient
-                p[i] -= stepSize * m[i] / (Scalar.sqrt(v[i]) / correction + eps)
-            }
+            adamUpdate(parameter: parameter.value.unsafeMutableBaseAddress(), gradient: parameter.gradient.unsafeBaseAddress,
+                       firstMoment: firstMoments[index].unsafeMutableBaseAddress(),
+                       secondMoment: secondMoments[index].unsafeMutableBaseAddress(), count: parameter.value.count,
+                       stepSize: Scalar(learningRate / biasCorrection1), biasCorrection2Sqrt: Scalar(biasCorrection2Sqrt),
+                       beta1: Scalar(beta1), beta2: Scalar(beta2), epsilon: Scalar(epsilon),
+                       weightDecay: decoupledWeightDecay ? 0 : Scalar(weightDecay),
+                       decayFactor: decoupledWeightDecay ? Scalar(1 - learningRate * weightDecay) : 1)
         }
     }
 
@@ -148,6 +130,41 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     }
 }
 
-extension Double {
-    static func pow(_ base: Double, _ exponent: Int) -> Double { Double.pow(base, Double(exponent)) }
+/// One SGD update over `count` contiguous parameters (PyTorch's `_single_tensor_sgd`).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func sgdUpdate<Scalar: BLASScalar>(
+    parameter p: UnsafeMutablePointer<Scalar>, gradient g: UnsafePointer<Scalar>,
+    momentumBuffer buffer: UnsafeMutablePointer<Scalar>?, count: Int, learningRate: Scalar, momentum: Scalar,
+    dampening: Scalar, weightDecay: Scalar, nesterov: Bool, isFirstStep: Bool
+) {
+    guard let buffer else {
+        for i in 0..<count { p[i] -= learningRate * (g[i] + weightDecay * p[i]) }
+        return
+    }
+    for i in 0..<count {
+        let gradient = g[i] + weightDecay * p[i]
+        buffer[i] = isFirstStep ? gradient : momentum * buffer[i] + (1 - dampening) * gradient
+        p[i] -= learningRate * (nesterov ? gradient + momentum * buffer[i] : buffer[i])
+    }
+}
+
+/// One Adam update over `count` contiguous parameters (PyTorch's `_single_tensor_adam`):
+/// m = lerp(m, g, 1 - beta1); v = beta2 v + (1 - beta2) g^2; p -= stepSize m / (sqrt(v) / c2 + eps).
+/// AdamW passes `decayFactor` = 1 - lr wd (applied to p first) and `weightDecay` = 0.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func adamUpdate<Scalar: BLASScalar>(
+    parameter p: UnsafeMutablePointer<Scalar>, gradient g: UnsafePointer<Scalar>,
+    firstMoment m: UnsafeMutablePointer<Scalar>, secondMoment v: UnsafeMutablePointer<Scalar>, count: Int,
+    stepSize: Scalar, biasCorrection2Sqrt: Scalar, beta1: Scalar, beta2: Scalar, epsilon: Scalar,
+    weightDecay: Scalar, decayFactor: Scalar
+) {
+    for i in 0..<count {
+        p[i] *= decayFactor
+        let gradient = g[i] + weightDecay * p[i]
+        m[i] += (gradient - m[i]) * (1 - beta1)
+        v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+        p[i] -= stepSize * m[i] / (Scalar.sqrt(v[i]) / biasCorrection2Sqrt + epsilon)
+    }
 }

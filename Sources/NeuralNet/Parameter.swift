@@ -18,6 +18,6 @@ public final class Parameter<Scalar: BLASScalar> {
 
     /// Sets the gradient to zero in place (no allocation).
     public func zeroGradient() {
-        gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        gradient.setToZero()
     }
 }

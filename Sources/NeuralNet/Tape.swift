@@ -191,7 +191,7 @@ final class Node<Scalar: BLASScalar> {
         if gradient.shape != value.shape || !gradient.hasUniqueStorage() {
             gradient = Tensor(shape: value.shape, repeating: 0)
         } else {
-            gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            gradient.setToZero()
         }
     }
 }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Owns one aligned allocation of `count` scalars. A `final class` so `Tensor` can share it
 /// between copies and copy only on a write to shared storage (copy-on-write).
 /// `@unchecked Sendable`: the buffer is only written through a uniquely referenced `Tensor`.
@@ -145,6 +147,14 @@ public struct Tensor<Scalar: BLASScalar>: Sendable {
     public mutating func unsafeMutableBaseAddress() -> UnsafeMutablePointer<Scalar> {
         makeUnique()
         return storage.pointer
+    }
+
+    /// Sets every element to zero in place: one memset (IEEE 754 zero is all zero bits), no
+    /// per-element generic calls.
+    @inlinable
+    public mutating func setToZero() {
+        let pointer = unsafeMutableBaseAddress()
+        memset(pointer, 0, count * MemoryLayout<Scalar>.stride)
     }
 
     /// Row-major flat index of a multi-index.
