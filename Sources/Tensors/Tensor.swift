@@ -100,6 +100,12 @@ public struct Tensor<Scalar: BLASScalar>: Sendable {
         return result
     }
 
+    /// The single element of a scalar (rank 0) or one-element tensor, such as a loss.
+    public var scalar: Scalar {
+        precondition(count == 1, "scalar: tensor of shape \(shape) has \(count) elements, not 1")
+        return storage.pointer.pointee
+    }
+
     /// The scalars in row-major order, copied into an array.
     public var scalars: [Scalar] {
         withUnsafeBufferPointer { Array($0) }
