@@ -1,0 +1,114 @@
+import Glibc
+
+/// A loss that stopped being a number: training cannot continue.
+public struct DivergenceError: Error, CustomStringConvertible {
+    public let epoch: Int
+    public let loss: Double
+    public let learningRate: Double
+    public var description: String {
+        "training diverged at epoch \(epoch): the loss is \(loss). The likely cause is a learning rate "
+            + "too large for this network (\(learningRate)); try \(learningRate / 10) or lower"
+    }
+}
+
+/// Full-batch or minibatch gradient descent on mean squared error, one epoch at a time, with
+/// every buffer allocated once: the tape, the batch tensors, the optimizer state.
+public final class Trainer<Scalar: BLASScalar> {
+    public let model: Sequential<Scalar>
+    public let optimizer: any Optimizer<Scalar>
+    public let inputs: Tensor<Scalar>
+    public let targets: Tensor<Scalar>
+    /// Rows per step; equal to the row count for full-batch training.
+    public let batchSize: Int
+    /// Draws the minibatch order; saved and restored with a checkpoint.
+    public var generator: Xoshiro256StarStar
+    /// Epochs completed so far.
+    public var epoch = 0
+
+    /// One tape for full batches and one for the smaller last batch, so neither reallocates.
+    let tape = Tape<Scalar>(), remainderTape = Tape<Scalar>()
+    var order: [Int]
+    var batchInputs: Tensor<Scalar>, batchTargets: Tensor<Scalar>
+    var remainderInputs: Tensor<Scalar>, remainderTargets: Tensor<Scalar>
+
+    public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
+                targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar) {
+        precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows,
+                     "Trainer: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows")
+        self.model = model
+        self.optimizer = optimizer
+        self.inputs = inputs
+        self.targets = targets
+        let rows = inputs.rows
+        self.batchSize = min(max(batchSize ?? rows, 1), rows)
+        self.generator = generator
+        order = Array(0..<rows)
+        let remainder = rows % self.batchSize
+        batchInputs = Tensor(uninitializedShape: [self.batchSize, inputs.columns])
+        batchTargets = Tensor(uninitializedShape: [self.batchSize, targets.columns])
+        remainderInputs = Tensor(uninitializedShape: [remainder, inputs.columns])
+        remainderTargets = Tensor(uninitializedShape: [remainder, targets.columns])
+    }
+
+    /// Runs one epoch and returns its loss (the row-weighted mean over its batches).
+    /// - Throws: `DivergenceError` when a loss is NaN or infinite; the parameters are then left
+    ///   as they were before that step.
+    @discardableResult
+    public func runEpoch() throws -> Double {
+        epoch += 1
+        let rows = inputs.rows
+        if batchSize == rows {
+            let loss = try step(tape: tape, inputs: inputs, targets: targets)
+            return loss
+        }
+        // Fisher-Yates with the trainer's own generator, so a seed fixes the batch order.
+        for i in stride(from: rows - 1, to: 0, by: -1) {
+            let j = Int(generator.next() % UInt64(i + 1))
+            order.swapAt(i, j)
+        }
+        var total = 0.0
+        var start = 0
+        while start < rows {
+            let count = min(batchSize, rows - start)
+            let full = count == batchSize
+            if full {
+                gather(rows: start..<(start + count), into: &batchInputs, &batchTargets)
+                total += try step(tape: tape, inputs: batchInputs, targets: batchTargets) * Double(count)
+            } else {
+                gather(rows: start..<(start + count), into: &remainderInputs, &remainderTargets)
+                total += try step(tape: remainderTape, inputs: remainderInputs, targets: remainderTargets) * Double(count)
+            }
+            start += count
+        }
+        return total / Double(rows)
+    }
+
+    /// The mean squared error of the model on all training rows, without training.
+    public func evaluateLoss() -> Double {
+        tape.reset()
+        return Double(meanSquaredError(model(tape.input(inputs)), targets).value.scalar)
+    }
+
+    func step(tape: Tape<Scalar>, inputs: Tensor<Scalar>, targets: Tensor<Scalar>) throws -> Double {
+        tape.reset()
+        optimizer.zeroGradients()
+        let loss = meanSquaredError(model(tape.input(inputs)), targets)
+        let value = Double(loss.value.scalar)
+        guard value.isFinite else {
+            throw DivergenceError(epoch: epoch, loss: value, learningRate: optimizer.learningRate)
+        }
+        tape.backward(loss)
+        optimizer.step()
+        return value
+    }
+
+    func gather(rows range: Range<Int>, into x: inout Tensor<Scalar>, _ y: inout Tensor<Scalar>) {
+        let (inputColumns, targetColumns) = (inputs.columns, targets.columns)
+        let (sourceX, sourceY) = (inputs.unsafeBaseAddress, targets.unsafeBaseAddress)
+        let (targetX, targetY) = (x.unsafeMutableBaseAddress(), y.unsafeMutableBaseAddress())
+        for (slot, index) in order[range].enumerated() {
+            (targetX + slot * inputColumns).update(from: sourceX + index * inputColumns, count: inputColumns)
+            (targetY + slot * targetColumns).update(from: sourceY + index * targetColumns, count: targetColumns)
+        }
+    }
+}
