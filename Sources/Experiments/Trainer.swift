@@ -106,7 +106,8 @@ public final class Trainer<Scalar: BLASScalar> {
         let (inputColumns, targetColumns) = (inputs.columns, targets.columns)
         let (sourceX, sourceY) = (inputs.unsafeBaseAddress, targets.unsafeBaseAddress)
         let (targetX, targetY) = (x.unsafeMutableBaseAddress(), y.unsafeMutableBaseAddress())
-        for (slot, index) in order[range].enumerated() {
+        for slot in 0..<range.count {
+            let index = order[range.lowerBound + slot]
             (targetX + slot * inputColumns).update(from: sourceX + index * inputColumns, count: inputColumns)
             (targetY + slot * targetColumns).update(from: sourceY + index * targetColumns, count: targetColumns)
         }

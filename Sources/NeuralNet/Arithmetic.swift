@@ -69,7 +69,7 @@ extension Tape {
         let (m, n, k) = (left.value.shape[0], right.value.shape[1], left.value.shape[1])
         precondition(left.value.rank == 2 && right.value.rank == 2 && right.value.shape[0] == k,
                      "matmul: shapes \(left.value.shape) and \(right.value.shape) not aligned")
-        let node = nextNode(shape: [m, n], operation: .matmul(a.index, b.index))
+        let node = nextNode(rows: m, columns: n, operation: .matmul(a.index, b.index))
         Tensors.matmul(left.value.unsafeBaseAddress, right.value.unsafeBaseAddress, node.value.unsafeMutableBaseAddress(),
                        m: m, n: n, k: k, transposeA: false, transposeB: false)
         node.requiresGradient = left.requiresGradient || right.requiresGradient

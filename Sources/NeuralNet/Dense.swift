@@ -59,7 +59,7 @@ extension Tape {
                          "dense: bias of shape \(bias.shape) does not match weight of shape \(weight.shape)")
         }
         let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
-        let node = nextNode(shape: [m, n], operation: .dense(
+        let node = nextNode(rows: m, columns: n, operation: .dense(
             input: x.index, weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale))
         denseForward(out: node.value.unsafeMutableBaseAddress(), input: input.value.unsafeBaseAddress,
                      weight: weight.value.unsafeBaseAddress, bias: bias?.value.unsafeBaseAddress,

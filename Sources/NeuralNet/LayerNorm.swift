@@ -85,7 +85,7 @@ extension Tape {
         precondition((weight == nil) == (bias == nil), "layerNorm: give both weight and bias, or neither")
         if let weight { precondition(weight.shape == [n], "layerNorm: weight of shape \(weight.shape) for \(n) features") }
         if let bias { precondition(bias.shape == [n], "layerNorm: bias of shape \(bias.shape) for \(n) features") }
-        let node = nextNode(shape: [m, n], operation: .layerNorm(input: x.index, weight: weight, bias: bias))
+        let node = nextNode(shape: input.value.shape, operation: .layerNorm(input: x.index, weight: weight, bias: bias))
         node.prepareCache(count: 2 * m)
         let cache = node.cache.unsafeMutableBaseAddress()
         layerNormForward(out: node.value.unsafeMutableBaseAddress(), mean: cache, rstd: cache + m,

@@ -52,7 +52,9 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
     }
 
     public func step() {
-        for (index, parameter) in parameters.enumerated() {
+        // An index loop: `enumerated()` in this unspecialised generic code would box every element.
+        for index in parameters.indices {
+            let parameter = parameters[index]
             sgdUpdate(parameter: parameter.value.unsafeMutableBaseAddress(), gradient: parameter.gradient.unsafeBaseAddress,
                       momentumBuffer: momentum == 0 ? nil : momentumBuffers[index].unsafeMutableBaseAddress(),
                       count: parameter.value.count, learningRate: Scalar(learningRate), momentum: Scalar(momentum),
@@ -107,7 +109,9 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
         // PyTorch: step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
         let biasCorrection1 = 1 - Double.pow(beta1, Double(steps))
         let biasCorrection2Sqrt = (1 - Double.pow(beta2, Double(steps))).squareRoot()
-        for (index, parameter) in parameters.enumerated() {
+        // An index loop: `enumerated()` in this unspecialised generic code would box every element.
+        for index in parameters.indices {
+            let parameter = parameters[index]
             adamUpdate(parameter: parameter.value.unsafeMutableBaseAddress(), gradient: parameter.gradient.unsafeBaseAddress,
                        firstMoment: firstMoments[index].unsafeMutableBaseAddress(),
                        secondMoment: secondMoments[index].unsafeMutableBaseAddress(), count: parameter.value.count,

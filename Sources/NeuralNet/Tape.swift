@@ -77,6 +77,7 @@ public final class Tape<Scalar: BLASScalar> {
     }
 
     /// The node for the next operation, reusing the buffers recorded at this position last step.
+    /// Pass an existing shape array (an input's), so that no new array is allocated per step.
     @usableFromInline
     func nextNode(shape: [Int], operation: Operation<Scalar>) -> Node<Scalar> {
         let node: Node<Scalar>
@@ -90,6 +91,18 @@ public final class Tape<Scalar: BLASScalar> {
         node.operation = operation
         recorded += 1
         return node
+    }
+
+    /// `nextNode` for a matrix result: builds the shape array only when the buffer must change.
+    @usableFromInline
+    func nextNode(rows: Int, columns: Int, operation: Operation<Scalar>) -> Node<Scalar> {
+        if recorded < nodes.count {
+            let shape = nodes[recorded].value.shape
+            if shape.count == 2 && shape[0] == rows && shape[1] == columns {
+                return nextNode(shape: shape, operation: operation)
+            }
+        }
+        return nextNode(shape: [rows, columns], operation: operation)
     }
 
     /// Runs one recorded operation's backward, dispatching to the op's hand-written function.
