@@ -29,10 +29,11 @@ extension JSONValue {
     public static func number(_ value: some BinaryInteger) -> JSONValue { .number("\(value)") }
 
     /// A JSON number from a floating-point value, printed with the fewest digits that read back
-    /// to the same value. JSON has no NaN or infinity, so those become `null`.
+    /// to the same value, and whole numbers without a fraction (`10000`, not `10000.0`). JSON has
+    /// no NaN or infinity, so those become `null`.
     public static func number<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) -> JSONValue {
         guard value.isFinite else { return .null }
-        return .number(value.description)
+        return .number(plainNumber(value))
     }
 
     /// An object from key-value pairs, in the given order.
@@ -256,4 +257,13 @@ extension JSONValue {
         }
         output += "\""
     }
+}
+
+/// A number as a person writes it: whole numbers below 2^53 without a fraction (`3`, `-0`),
+/// others with the fewest digits that read back to the same value (`0.001`, `1e-08`, `1e+300`).
+func plainNumber<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) -> String {
+    if value.isFinite, value == value.rounded(), abs(value) < 0x1p53 {
+        return value == 0 && value.sign == .minus ? "-0" : String(Int64(value))
+    }
+    return value.description
 }
