@@ -147,6 +147,17 @@ import Testing
         #expect(single.lower == 7 && single.upper == 7)
     }
 
+    @Test func zerosAreLeftOutAndNonFiniteValuesShowAsGaps() {
+        let lambdas = [1.0, 10, 100]
+        let tables = [[0.0, .nan, 0], [4.0, 10, 0]].map { maxima in
+            ExtrapolationTable(points: zip(lambdas, maxima).map { ExtrapolationPoint(lambda: $0, maxAbs: $1, meanAbs: $1) })
+        }
+        let summary = GrowthCurveSummary(tables)
+        #expect(summary.center[0] == 4 && summary.lower[0] == 4)
+        #expect(summary.center[1].isNaN)
+        #expect(summary.center[2] == 0 && summary.lower[2].isNaN)
+    }
+
     @Test func growthSummaryIsAGeometricMean() {
         let lambdas = [1.0, 10]
         let tables = [[1.0, 100], [4.0, 10_000]].map { maxima in

@@ -146,7 +146,9 @@ public enum ExtrapolationMeasurement {
 /// Many runs' growth curves on one grid, summarised per lambda in log space: the centre line is
 /// the geometric mean of max|f| over the runs (seeds), the band the 95% t-interval of
 /// log10 max|f| mapped back. Log space because the curves span decades and a band in linear
-/// space would dip below zero.
+/// space would dip below zero. A run whose max|f| is exactly 0 at some lambda is left out there
+/// (a logarithm cannot hold it); a NaN or infinite value in any run makes that point NaN, so a
+/// diverged seed shows as a gap rather than being averaged away.
 public struct GrowthCurveSummary: Sendable, Equatable {
     public let lambdas: [Double]
     public let center: [Double]
@@ -166,9 +168,15 @@ public struct GrowthCurveSummary: Sendable, Equatable {
         runCount = tables.count
         var center: [Double] = [], lower: [Double] = [], upper: [Double] = []
         for index in grid.indices {
-            // The smallest positive Double stands in for an exact zero, whose logarithm is -infinity.
-            let logs = tables.map { log10(Swift.max($0.points[index].maxAbs, Double.leastNormalMagnitude)) }
-            let summary = MeanWithInterval(logs)
+            let values = tables.map { $0.points[index].maxAbs }
+            let positive = values.filter { $0 > 0 }
+            guard values.allSatisfy(\.isFinite), !positive.isEmpty else {
+                center.append(values.allSatisfy { $0 == 0 } ? 0 : .nan)
+                lower.append(.nan)
+                upper.append(.nan)
+                continue
+            }
+            let summary = MeanWithInterval(positive.map(log10))
             center.append(pow(10, summary.mean))
             lower.append(pow(10, summary.lower))
             upper.append(pow(10, summary.upper))
