@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Experiments
 
@@ -126,13 +127,14 @@ func problems(_ text: String, file: String = "configs/x.json") -> [String] {
         }
     }
 
-    @Test func settingsThatDoNotApplyAreRefused() {
+    @Test func settingsThatDoNotApplyAreRefused() throws {
         #expect(problems(#"{"training": {"momentum": 0.9}}"#)
             == [#"configs/x.json: training.momentum: does not apply to "optimizer": "adam"; remove it"#])
         #expect(problems(#"{"training": {"optimizer": "sgd", "betas": [0.9, 0.99]}}"#)
             == [#"configs/x.json: training.betas: does not apply to "optimizer": "sgd"; remove it"#])
-        #expect(problems(#"{"model": {"layerNormAffine": true}}"#)
-            == [#"configs/x.json: model.layerNormAffine: does not apply when "layerNorm" is "none"; remove it"#])
+        // Allowed without LayerNorm, so a sweep's base can set it for the variants that add one.
+        #expect(try plan(#"{"model": {"layerNormAffine": true}}"#).base.model.layerNormAffine == false)
+        #expect(problems(#"{"model": {"layerNormAffine": 1}}"#) == ["configs/x.json: model.layerNormAffine: expected true or false, found 1"])
         #expect(problems(#"{"model": {"weightStd": 1}}"#).first?.contains(#"model.weightStd: does not apply to "weightInit": "kaimingNormal""#) == true)
         #expect(problems(#"{"data": {"inputDim": 2}, "evaluation": {"curve": {"from": -5, "to": 5}}}"#)
             == [#"configs/x.json: evaluation.curve: a prediction curve needs 1-D inputs, but the data has 2 input dimensions; use "none""#])
@@ -294,5 +296,45 @@ func problems(_ text: String, file: String = "configs/x.json") -> [String] {
         #expect(ExperimentPlan.defaultName(forFile: "configs/paper-toy.json") == "paper-toy")
         #expect(ExperimentPlan.defaultName(forFile: "my config.json") == "my-config")
         #expect(ExperimentPlan.defaultName(forFile: ".json") == "run")
+    }
+}
+
+@Suite struct ShippedConfigTests {
+    /// The `.json` files in the project's `configs/` folder.
+    static let files: [String] = {
+        guard let folder = opendir(projectRoot + "/configs") else { return [] }
+        defer { closedir(folder) }
+        var names: [String] = []
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".json") { names.append(name) }
+        }
+        return names.sorted()
+    }()
+
+    @Test func configsFolderIsFound() {
+        #expect(Self.files.contains("ln.json") && Self.files.contains("paper-toy.json"))
+    }
+
+    @Test(arguments: files) func shippedConfigIsValid(_ name: String) throws {
+        let sweep = try ExperimentPlan.load(path: projectRoot + "/configs/" + name, memoryLimitBytes: sixteenGiB)
+        #expect(sweep.base.name + ".json" == name)
+    }
+
+    @Test func paperToyComparesFourPlacementsOverFiveSeeds() throws {
+        let sweep = try ExperimentPlan.load(path: projectRoot + "/configs/paper-toy.json", memoryLimitBytes: sixteenGiB)
+        #expect(sweep.runs.count == 20)
+        #expect(sweep.variants.map(\.config.model.layerNormIndices) == [[], [0], [1], [0, 1]])
+        #expect(sweep.variants.dropFirst().allSatisfy { $0.config.model.layerNormAffine })
+    }
+
+    @Test func lnAndNoLNDifferOnlyInLayerNorm() throws {
+        let ln = try ExperimentPlan.load(path: projectRoot + "/configs/ln.json", memoryLimitBytes: sixteenGiB).base
+        var noLN = try ExperimentPlan.load(path: projectRoot + "/configs/no-ln.json", memoryLimitBytes: sixteenGiB).base
+        #expect(ln.model.layerNorm == .first && noLN.model.layerNorm == LayerNormPlacement.none)
+        noLN.name = ln.name
+        noLN.model.layerNorm = .first
+        noLN.model.layerNormAffine = true
+        #expect(noLN == ln)
     }
 }

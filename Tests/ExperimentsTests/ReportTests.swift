@@ -98,7 +98,7 @@ func table(_ rows: [(Double, Double, Double)]) -> ExtrapolationTable {
         let folder = TemporaryFolder()
         defer { folder.cleanUp(["config.json"]) }
         let sweep = try plan(SweepTests.paperToy)
-        try writeJSON(sweep.resolvedJSON, to: folder.file("config.json"))
+        try sweep.writeResolvedConfig(to: folder.file("config.json"))
         let reloaded = try ExperimentPlan.load(path: folder.file("config.json"), memoryLimitBytes: sixteenGiB)
         #expect(reloaded.runs.map(\.config) == sweep.runs.map(\.config))
     }

@@ -181,12 +181,12 @@ extension ModelConfig {
             widthNode.report("\"infinite\" needs \"parameterization\": \"ntk\" (the analytic kernels describe that parameterization); found \"\(model.parameterization.rawValue)\"")
         }
 
-        let layerNormPath = object.path.appending("layerNorm")
         let parameterizationPath = object.path.appending("parameterization")
         var inapplicable: [String: ConfigObject.Inapplicable] = [:]
         if model.layerNorm == .none {
+            // Checked but ignored: a sweep's base sets the LayerNorm flavour for variants that add one.
+            _ = object.take("layerNormAffine")?.bool()
             model.layerNormAffine = false
-            inapplicable["layerNormAffine"] = .init(reason: "when \"layerNorm\" is \"none\"", decidedBy: [layerNormPath])
         } else {
             let defaultAffine = model.width != .infinite
             model.layerNormAffine = object.value("layerNormAffine", default: defaultAffine) { $0.bool() }

@@ -232,6 +232,11 @@ public struct ExperimentPlan: Sendable {
         return .object(members)
     }
 
+    /// Writes ``resolvedJSON`` to `path` (the run folder's `config.json`) atomically.
+    public func writeResolvedConfig(to path: String) throws(FileError) {
+        try writeJSON(resolvedJSON, to: path)
+    }
+
     /// The file name without its folder and `.json`, made safe as a run name.
     static func defaultName(forFile file: String) -> String {
         var name = String(file.split(separator: "/").last ?? "run")
