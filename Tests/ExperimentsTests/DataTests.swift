@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Experiments
 
@@ -230,5 +231,3 @@ let diabetesPath = projectRoot + "/data/diabetes.csv"
         #expect(statistics.standardized(features: [5, 3]) == [0, 1])
     }
 }
-
-import Glibc

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Experiments
 
@@ -119,6 +120,27 @@ import Testing
         #expect(ExtrapolationMeasurement.directions(.random(5), trainingInputs: inputs, seed: 0).shape == [5, 2])
     }
 
+    @Test func configDrivenMeasurementUsesGridAndDirections() {
+        let inputs = Tensor<Double>([[0.5], [-1]])
+        let evaluation = EvaluationConfig(lambdas: LambdaGridConfig(from: 1, to: 100, perDecade: 1), directions: .training)
+        let table = ExtrapolationMeasurement.measure(evaluation, trainingInputs: inputs, seed: 0) { $0 }
+        #expect(table.lambdas == [1, 10, 100])
+        #expect(table.maxAbs == [1, 10, 100])
+        var random = evaluation
+        random.directions = .random(7)
+        let unit = ExtrapolationMeasurement.measure(random, trainingInputs: inputs, seed: 0) { $0 }
+        #expect(unit.maxAbs == [1, 10, 100] && unit.meanAbs == [1, 10, 100])
+    }
+
+    @Test func predictionCurveEvaluatesInBatches() {
+        let curve = CurveConfig(from: -2, to: 2, points: 5)
+        let (inputs, predictions) = ExtrapolationMeasurement.predictionCurve(curve, as: Float.self, batchRows: 2) { batch in
+            Tensor(shape: [batch.rows, 2], scalars: batch.scalars.flatMap { [$0 * $0, 0] })
+        }
+        #expect(inputs == [-2, -1, 0, 1, 2])
+        #expect(predictions == [4, 1, 0, 1, 4])
+    }
+
     @Test func memoryEstimateAssumesTheMeasurementsBatchSize() {
         let config = ExperimentConfig(name: "x", data: .synthetic(SyntheticDataConfig(trainSize: 100_000)))
         #expect(MemoryEstimate(config: config).totalBytes
@@ -171,5 +193,3 @@ import Testing
         #expect(abs(summary.growthExponent.mean - (2 + log10(2500)) / 2) < 1e-12)
     }
 }
-
-import Glibc

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Experiments
 
@@ -295,5 +296,3 @@ func run(_ variant: String?, _ seed: UInt64, _ maxima: [Double]) -> RunExtrapola
         }
     }
 }
-
-import Glibc

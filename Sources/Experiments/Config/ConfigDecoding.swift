@@ -1,3 +1,5 @@
+import Glibc
+
 /// Decoding one run's config from JSON, filling defaults and checking every value. Problems go
 /// to the node's ``DecodingContext``; a value that cannot be read is replaced by its default so
 /// the rest of the file is still checked.
@@ -417,5 +419,3 @@ extension EvaluationConfig {
         return nil
     }
 }
-
-import Glibc

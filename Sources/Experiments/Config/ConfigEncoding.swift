@@ -16,6 +16,7 @@ extension ExperimentConfig {
 }
 
 extension DataConfig {
+    /// The `data` section as JSON.
     public var json: JSONValue {
         switch self {
         case .synthetic(let synthetic):
@@ -47,6 +48,7 @@ extension DataConfig {
 }
 
 extension ModelConfig {
+    /// The `model` section as JSON; keys that do not apply are left out.
     public var json: JSONValue {
         var members = [JSONMember("hiddenLayers", .number(hiddenLayers))]
         switch width {
@@ -72,6 +74,7 @@ extension ModelConfig {
 }
 
 extension TrainingConfig {
+    /// The `training` section as JSON, with the optimizer's own settings.
     public var json: JSONValue {
         var members = [
             JSONMember("optimizer", .string(optimizer.name)),
@@ -99,6 +102,7 @@ extension TrainingConfig {
 }
 
 extension EvaluationConfig {
+    /// The `evaluation` section as JSON.
     public var json: JSONValue {
         let directionsValue: JSONValue = switch directions {
         case .training: .string("train")

@@ -181,6 +181,7 @@ public enum Width: Sendable, Equatable {
     case infinite
 }
 
+/// The nonlinearity after each hidden layer.
 public enum Activation: String, Sendable, CaseIterable {
     case relu, tanh, sigmoid
     /// The exact GELU, `x * Phi(x)`.
@@ -195,6 +196,7 @@ public enum LayerNormPlacement: Sendable, Equatable {
     /// Explicit 0-based hidden-layer indices, ascending and unique.
     case layers([Int])
 
+    /// The 0-based indices of the hidden layers with a LayerNorm, for a network of `hiddenLayers`.
     public func hiddenLayerIndices(hiddenLayers: Int) -> [Int] {
         switch self {
         case .none: []
@@ -206,6 +208,7 @@ public enum LayerNormPlacement: Sendable, Equatable {
     }
 }
 
+/// How a Dense layer scales its weights and biases.
 public enum Parameterization: String, Sendable, CaseIterable {
     /// `y = x W + b` with W, b drawn by `weightInit` / `biasInit` (PyTorch's convention).
     case standard
@@ -214,6 +217,7 @@ public enum Parameterization: String, Sendable, CaseIterable {
     case ntk
 }
 
+/// How weights start in the standard parameterization.
 public enum WeightInit: String, Sendable, CaseIterable {
     /// PyTorch's `nn.Linear` default: U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
     case kaimingUniform
@@ -223,6 +227,7 @@ public enum WeightInit: String, Sendable, CaseIterable {
     case normal
 }
 
+/// How biases start in the standard parameterization.
 public enum BiasInit: String, Sendable, CaseIterable {
     /// PyTorch's `nn.Linear` default: U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
     case pytorch
@@ -232,6 +237,7 @@ public enum BiasInit: String, Sendable, CaseIterable {
 
 // MARK: - Training
 
+/// How the network is trained: optimizer, learning rate, epochs, batches, logging.
 public struct TrainingConfig: Sendable, Equatable {
     public var optimizer: OptimizerConfig
     public var learningRate: Double
@@ -275,6 +281,7 @@ public enum OptimizerConfig: Sendable, Equatable {
         }
     }
 
+    /// The weight decay of any of the optimizers.
     public var weightDecay: Double {
         switch self {
         case .sgd(_, let decay), .adam(_, _, _, let decay), .adamw(_, _, _, let decay): decay
@@ -299,6 +306,7 @@ public enum BatchSize: Sendable, Equatable {
 
 // MARK: - Evaluation
 
+/// How extrapolation is measured: the scales, the directions, and the 1-D curve.
 public struct EvaluationConfig: Sendable, Equatable {
     public var lambdas: LambdaGridConfig
     public var directions: DirectionChoice

@@ -17,6 +17,7 @@ public struct MemoryEstimate: Sendable {
     /// The number of trainable parameters (0 for width "infinite").
     public let parameterCount: Double
 
+    /// The sum of the parts.
     public var totalBytes: Double { parts.reduce(0) { $0 + $1.bytes } }
 
     /// Estimates a run of `config` on `trainingSamples` rows (defaults to `data.trainSize` for

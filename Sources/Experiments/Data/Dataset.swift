@@ -1,5 +1,3 @@
-import Glibc
-
 /// Inputs and targets of one set of examples: `inputs` is `[count, inputDim]`, `targets` is
 /// `[count, 1]`.
 public struct Dataset<Scalar: BLASScalar>: Sendable {
@@ -95,10 +93,12 @@ public struct Standardization: Sendable, Equatable {
         return (mean, scale > 0 && scale.isFinite ? scale : 1)
     }
 
+    /// One row of features, scaled.
     public func standardized(features row: [Double]) -> [Double] {
         zip(row.indices, row).map { ($1 - featureMeans[$0]) / featureScales[$0] }
     }
 
+    /// One target value, scaled.
     public func standardized(target value: Double) -> Double { (value - targetMean) / targetScale }
 
     /// A standardised prediction back in the target's original units.

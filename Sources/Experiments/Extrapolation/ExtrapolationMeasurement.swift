@@ -110,6 +110,40 @@ public enum ExtrapolationMeasurement {
         })
     }
 
+    /// Measures `function` as the `evaluation` section asks: its lambda grid, along the training
+    /// inputs or its random directions (drawn from `seed`).
+    public static func measure<Scalar: BLASScalar>(
+        _ evaluation: EvaluationConfig, trainingInputs: Tensor<Scalar>, seed: UInt64, batchRows: Int = defaultBatchRows,
+        _ function: (Tensor<Scalar>) throws -> Tensor<Scalar>
+    ) rethrows -> ExtrapolationTable {
+        try measure(directions: directions(evaluation.directions, trainingInputs: trainingInputs, seed: seed),
+                    lambdas: evaluation.lambdas.values, batchRows: batchRows, function)
+    }
+
+    /// A 1-D function's values at the curve's inputs (the first output of each row), evaluated in
+    /// batches of at most `batchRows`.
+    public static func predictionCurve<Scalar: BLASScalar>(
+        _ curve: CurveConfig, as type: Scalar.Type = Scalar.self, batchRows: Int = defaultBatchRows,
+        _ function: (Tensor<Scalar>) throws -> Tensor<Scalar>
+    ) rethrows -> (inputs: [Double], predictions: [Double]) {
+        let inputs = curve.inputs
+        var predictions: [Double] = []
+        predictions.reserveCapacity(inputs.count)
+        var start = 0
+        while start < inputs.count {
+            let end = Swift.min(start + batchRows, inputs.count)
+            let batch = Tensor<Scalar>(shape: [end - start, 1], scalars: inputs[start..<end].map { Scalar($0) })
+            let output = try function(batch)
+            precondition(output.rank >= 1 && output.shape[0] == end - start,
+                         "predictionCurve: the function returned shape \(output.shape) for \(end - start) input rows")
+            let outputsPerRow = output.count / (end - start)
+            let values = output.scalars
+            for row in 0..<(end - start) { predictions.append(Double(values[row * outputsPerRow])) }
+            start = end
+        }
+        return (inputs, predictions)
+    }
+
     /// `count` directions drawn uniformly from the unit sphere in `dimension` dimensions
     /// (normalised Gaussian vectors), from the seed's ``RandomStream/directions`` stream.
     public static func randomUnitDirections<Scalar: BLASScalar>(
@@ -151,7 +185,9 @@ public enum ExtrapolationMeasurement {
 /// diverged seed shows as a gap rather than being averaged away.
 public struct GrowthCurveSummary: Sendable, Equatable {
     public let lambdas: [Double]
+    /// The geometric mean of max|f| per lambda (0 if every run was 0, NaN if any run was not finite).
     public let center: [Double]
+    /// The band's edges per lambda (equal to `center` for a single run).
     public let lower: [Double]
     public let upper: [Double]
     /// How many runs each point summarises.

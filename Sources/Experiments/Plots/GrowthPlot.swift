@@ -1,3 +1,5 @@
+import Glibc
+
 /// The log-log plot of max |f(lambda x)| against lambda (`extrapolation.svg`): one line per
 /// variant through the geometric mean over its seeds, a shaded 95% band when there are several
 /// seeds, ticks at every decade, and a legend giving each variant's growth exponent.
@@ -21,6 +23,7 @@ public struct GrowthPlot: Sendable {
     public var width: Double
     public var height: Double
 
+    /// A plot of already summarised series, drawn in the order given.
     public init(series: [Series], title: String = "Growth of the output along rays x \u{2192} \u{03BB}x",
                 xLabel: String = "\u{03BB} (scale of the input)", yLabel: String = "max |f(\u{03BB}x)|",
                 showLinearGuide: Bool = true, width: Double = 860, height: Double = 520) {
@@ -45,6 +48,7 @@ public struct GrowthPlot: Sendable {
         self.init(series: order.map { Series(name: $0, summary: GrowthCurveSummary(tables[$0]!)) }, title: title)
     }
 
+    /// The plot as an SVG document.
     public var svg: String {
         let legendEntries = series.enumerated().map { index, entry in
             let exponent = entry.summary.growthExponent
@@ -116,5 +120,3 @@ public struct GrowthPlot: Sendable {
         try SVGWriter.write(svg, to: path)
     }
 }
-
-import Glibc

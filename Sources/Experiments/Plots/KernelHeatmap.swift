@@ -13,6 +13,7 @@ public struct KernelHeatmap: Sendable {
     public var width: Double
     public var height: Double
 
+    /// A heatmap of `values` (`rowInputs.count` rows of `columnInputs.count`).
     public init(rowInputs: [Double], columnInputs: [Double], values: [[Double]], title: String = "Neural tangent kernel",
                 rowLabel: String = "x", columnLabel: String = "x\u{2032}", colorBarLabel: String = "\u{0398}(x, x\u{2032})",
                 width: Double = 700, height: Double = 600) {
@@ -36,6 +37,7 @@ public struct KernelHeatmap: Sendable {
         self.init(rowInputs: grid, columnInputs: grid, values: kernel.array2D.map { $0.map(Double.init) }, title: title)
     }
 
+    /// The heatmap as an SVG document.
     public var svg: String {
         let colorBarWidth = 18.0
         let area = PlotArea(left: 90, top: 50, width: width - 90 - 130, height: height - 50 - 75)

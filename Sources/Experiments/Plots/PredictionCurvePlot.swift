@@ -48,6 +48,7 @@ public struct PredictionCurvePlot: Sendable {
     public var width: Double
     public var height: Double
 
+    /// A plot of `series`; training points are `(trainingInputs[i], trainingTargets[i])`.
     public init(series: [Series], trainingInterval: Interval? = nil, trainingInputs: [Double] = [],
                 trainingTargets: [Double] = [], target: Series? = nil,
                 title: String = "Predictions far from the training data", xLabel: String = "x",
@@ -65,6 +66,7 @@ public struct PredictionCurvePlot: Sendable {
         self.height = height
     }
 
+    /// The plot as an SVG document.
     public var svg: String {
         var legendEntries = series.enumerated().map { index, entry in
             LegendEntry(label: entry.name, detail: nil,

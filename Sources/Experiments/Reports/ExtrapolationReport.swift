@@ -1,3 +1,5 @@
+import Glibc
+
 /// One run's extrapolation measurement, labelled for reports that gather many runs.
 public struct RunExtrapolation: Sendable {
     /// The variant's name, or nil for a config without variants.
@@ -16,6 +18,7 @@ public struct RunExtrapolation: Sendable {
 /// variants and a `seed` column when there is more than one seed. Numbers are printed with the
 /// fewest digits that read back to the same Double (whole numbers without `.0`).
 public enum ExtrapolationCSV {
+    /// The file's text, runs in the order given, with a final newline.
     public static func text(_ runs: [RunExtrapolation]) -> String {
         let withVariant = runs.contains { $0.variant != nil }
         let withSeed = Set(runs.map(\.seed)).count > 1
@@ -141,5 +144,3 @@ func fixed(_ value: Double, decimals: Int) -> String {
     }
     return text
 }
-
-import Glibc
