@@ -100,6 +100,9 @@ public enum WeightInitialization: Sendable, Equatable {
     case kaimingNormal
     /// N(0, std^2).
     case normal(standardDeviation: Double)
+    /// N(0, sigma_w^2 / fan_in): the standard-parameterization twin of the NTK parameterization's
+    /// start (sigma_w = sqrt(2) is Kaiming-normal).
+    case normalScaledByFanIn(weightStandardDeviation: Double)
 }
 
 /// How a `Dense` layer draws its initial bias (standard parameterization).
@@ -145,6 +148,8 @@ public struct Dense<Scalar: BLASScalar>: Layer {
             w = .randomNormal(shape, standardDeviation: Scalar((2 / fanIn).squareRoot()), using: &generator)
         case let .normal(std):
             w = .randomNormal(shape, standardDeviation: Scalar(std), using: &generator)
+        case let .normalScaledByFanIn(sigma):
+            w = .randomNormal(shape, standardDeviation: Scalar(sigma / fanIn.squareRoot()), using: &generator)
         }
         weight = Parameter(w)
         if bias {

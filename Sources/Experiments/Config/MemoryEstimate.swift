@@ -1,0 +1,117 @@
+import Glibc
+
+/// A rough upper estimate of the memory a run needs, computed before anything is allocated, so
+/// a config asking for width 10^9 is refused with a message rather than killed by the kernel.
+///
+/// Sizes are `Double`s so the products of absurd sizes stay finite instead of overflowing `Int`.
+public struct MemoryEstimate: Sendable {
+    /// One part of the estimate and the config key most responsible for it.
+    public struct Part: Sendable {
+        public let name: String
+        public let bytes: Double
+        /// The JSON path of the setting to lower, e.g. `model.width`.
+        public let key: String
+    }
+
+    public let parts: [Part]
+    /// The number of trainable parameters (0 for width "infinite").
+    public let parameterCount: Double
+
+    /// The sum of the parts.
+    public var totalBytes: Double { parts.reduce(0) { $0 + $1.bytes } }
+
+    /// Estimates a run of `config` on `trainingSamples` rows (defaults to `data.trainSize` for
+    /// synthetic data; pass the row count for CSV data once the file has been read).
+    /// `evaluationBatchRows` is how many rows the extrapolation measurement evaluates at once
+    /// (``ExtrapolationMeasurement/defaultBatchRows``).
+    public init(config: ExperimentConfig, trainingSamples: Int? = nil, evaluationBatchRows: Int = 8192) {
+        let scalarBytes = Double(config.precision.byteCount)
+        let inputDim = Double(config.data.inputDim)
+        let samples: Double = switch config.data {
+        case .synthetic(let synthetic): Double(trainingSamples ?? synthetic.trainSize)
+        case .csv: Double(trainingSamples ?? 0)
+        }
+        let gridSize = Double(config.evaluation.lambdas.values.count)
+        let directions: Double = switch config.evaluation.directions {
+        case .training: samples
+        case .random(let count): Double(count)
+        }
+        var parts = [Part(name: "training data", bytes: samples * (inputDim + 1) * scalarBytes, key: "data.trainSize")]
+        parts.append(Part(name: "extrapolation directions and results", bytes: directions * (inputDim + 2 * gridSize) * 8,
+                          key: config.evaluation.directions == .training ? "data.trainSize" : "evaluation.directions"))
+
+        switch config.model.width {
+        case .infinite:
+            // Kernel matrices K and Theta per layer plus a Cholesky factor, all samples x samples.
+            parameterCount = 0
+            parts.append(Part(name: "kernel matrices", bytes: 4 * samples * samples * 8, key: "data.trainSize"))
+        case .finite(let units):
+            let width = Double(units)
+            let layers = Double(config.model.hiddenLayers)
+            let layerNorms = Double(config.model.layerNormIndices.count)
+            let affine = config.model.layerNormAffine ? 2 * width * layerNorms : 0
+            let parameters = inputDim * width + width + (layers - 1) * (width * width + width) + width + 1 + affine
+            parameterCount = parameters
+            // Parameters, gradients, and the optimizer's state (Adam keeps two moments).
+            let copies: Double = switch config.training.optimizer {
+            case .sgd(let momentum, _): momentum > 0 ? 3 : 2
+            case .adam, .adamw: 4
+            }
+            parts.append(Part(name: "parameters, gradients and optimizer state", bytes: copies * parameters * scalarBytes,
+                              key: width >= layers ? "model.width" : "model.hiddenLayers"))
+            // Per hidden layer the tape keeps the Dense output, the LN output, the activation and a gradient.
+            let batch = Double(config.training.batchSize.resolved(trainingSamples: Int(min(samples, 0x1p52))))
+            let evaluationBatch = min(directions * gridSize, Double(evaluationBatchRows))
+            let rows = max(batch, evaluationBatch)
+            parts.append(Part(name: "activations", bytes: 4 * rows * width * layers * scalarBytes,
+                              key: config.training.batchSize == .full ? "data.trainSize" : "training.batchSize"))
+        }
+        self.parts = parts
+    }
+
+    /// A ``ConfigProblem`` naming the largest part and its key when the total exceeds `limitBytes`, or nil when it fits.
+    public func check(limitBytes: Double) -> ConfigProblem? {
+        let total = totalBytes
+        guard total > limitBytes || !total.isFinite else { return nil }
+        let largest = parts.max { $0.bytes < $1.bytes }!
+        let breakdown = parts.filter { $0.bytes >= total / 1000 }
+            .map { "\($0.name) \(MemoryEstimate.format(bytes: $0.bytes))" }.joined(separator: ", ")
+        return ConfigProblem(
+            location: largest.key,
+            problem: "this run needs about \(MemoryEstimate.format(bytes: total)) of memory (\(breakdown)), "
+                + "more than the \(MemoryEstimate.format(bytes: limitBytes)) available; lower \(largest.key)")
+    }
+
+    /// `512 B`, `3.2 GiB`, `8.0 EiB`, or `10^25 B` beyond exbibytes.
+    public static func format(bytes: Double) -> String {
+        guard bytes.isFinite else { return "more than 10^308 B" }
+        if bytes < 1024 { return "\(Int(bytes)) B" }
+        var value = bytes / 1024
+        for unit in ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"] {
+            if value < 1024 { return "\((value * 10).rounded() / 10) \(unit)" }
+            value /= 1024
+        }
+        return "10^\(Int(log10(bytes).rounded(.down))) B"
+    }
+
+    /// The memory this process may use: physical memory, or a smaller cgroup (container) limit.
+    public static func availableBytes() -> Double {
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        var limit = physical > 0 ? physical : Double.infinity
+        if let text = try? AtomicFile.readText("/sys/fs/cgroup/memory.max"),
+           let cgroupLimit = Double(text.trimmingCharacters(in: " \n")), cgroupLimit > 0 {
+            limit = min(limit, cgroupLimit)
+        }
+        return limit
+    }
+}
+
+extension String {
+    /// The string without leading and trailing characters from `set`.
+    func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        guard let start = firstIndex(where: { !characters.contains($0) }),
+              let end = lastIndex(where: { !characters.contains($0) }) else { return "" }
+        return String(self[start...end])
+    }
+}

@@ -1,0 +1,54 @@
+extension CSVDataConfig {
+    /// Reads the file, splits its rows (see ``CovariateShiftSplit``), and standardises with
+    /// statistics of the training rows only, when `standardize` is set.
+    /// - Parameter seed: the run's seed; the validation rows come from its ``RandomStream/split`` stream.
+    public func load<Scalar: BLASScalar>(seed: UInt64, as type: Scalar.Type = Scalar.self) throws(CSVError) -> ExperimentData<Scalar> {
+        try prepare(CSVTable.read(path: path), seed: seed)
+    }
+
+    /// ``load(seed:as:)`` for a table already read.
+    public func prepare<Scalar: BLASScalar>(_ table: CSVTable, seed: UInt64, as type: Scalar.Type = Scalar.self) throws(CSVError) -> ExperimentData<Scalar> {
+        var featureColumns: [[Double]] = []
+        for (index, feature) in features.enumerated() {
+            let column = try table.columnIndex(named: feature, requestedBy: "data.features[\(index)]")
+            featureColumns.append(try table.numbers(inColumn: column))
+        }
+        let targets = try table.numbers(inColumn: table.columnIndex(named: target, requestedBy: "data.target"))
+        let rows = (0..<table.rows.count).map { row in featureColumns.map { $0[row] } }
+
+        var trainRows = Array(0..<rows.count)
+        var validationRows: [Int] = []
+        var testRows: [Int] = []
+        if let split {
+            let splitValues = try table.numbers(inColumn: table.columnIndex(named: split.column, requestedBy: "data.split.column"))
+            let inDistribution = trainRows.filter { splitValues[$0] < split.below }
+            testRows = trainRows.filter { splitValues[$0] >= split.below }
+            let validationCount = Int((split.validationFraction * Double(inDistribution.count)).rounded())
+            var generator = Xoshiro256StarStar(seed: seed, stream: .split)
+            let chosen = Set(generator.permutation(of: inDistribution.count).prefix(validationCount))
+            validationRows = inDistribution.indices.filter { chosen.contains($0) }.map { inDistribution[$0] }
+            trainRows = inDistribution.indices.filter { !chosen.contains($0) }.map { inDistribution[$0] }
+            let threshold = "\(split.column) < \(plainNumber(split.below))"
+            if trainRows.isEmpty {
+                throw CSVError(file: table.file, problem: "the split leaves no training rows (\(inDistribution.count) rows have \(threshold), "
+                               + "\(validationRows.count) of them go to validation); raise data.split.below or lower validationFraction")
+            }
+            if testRows.isEmpty {
+                throw CSVError(file: table.file, problem: "the split leaves no out-of-distribution test rows: every row has \(threshold); lower data.split.below")
+            }
+        }
+
+        let standardization = standardize
+            ? Standardization(fittingRows: trainRows.map { rows[$0] }, targets: trainRows.map { targets[$0] })
+            : nil
+        func dataset(_ selection: [Int]) -> Dataset<Scalar> {
+            let inputs = selection.map { standardization?.standardized(features: rows[$0]) ?? rows[$0] }
+            let outputs = selection.map { standardization?.standardized(target: targets[$0]) ?? targets[$0] }
+            return Dataset(inputRows: inputs, targets: outputs)
+        }
+        return ExperimentData(train: dataset(trainRows),
+                              validation: validationRows.isEmpty ? nil : dataset(validationRows),
+                              test: testRows.isEmpty ? nil : dataset(testRows),
+                              standardization: standardization, featureNames: features)
+    }
+}
