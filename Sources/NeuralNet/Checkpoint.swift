@@ -5,6 +5,10 @@
 public struct CheckpointError: Error, CustomStringConvertible {
     public let path: String
     public let problem: String
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
     public var description: String { "\(path): \(problem)" }
 }
 

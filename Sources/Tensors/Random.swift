@@ -10,8 +10,8 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Equatable, Co
         set { (s0, s1, s2, s3) = newValue }
     }
     @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
-    /// The second normal of the last Box-Muller pair, not yet handed out.
-    @usableFromInline var spareNormal: Double?
+    /// The second normal of the last Box-Muller pair, not yet handed out (saved with `state`).
+    public var spareNormal: Double?
 
     /// A generator seeded by SplitMix64 from `seed`.
     public init(seed: UInt64) {

@@ -1,0 +1,289 @@
+import Dispatch
+import Synchronization
+
+/// A slice of a sweep: the runs whose position p (0-based) has p % count == index - 1.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    /// 1-based, as `--shard 1/4` ... `--shard 4/4` (GNU parallel's `{#}`; Slurm's 0-based task id plus 1).
+    public let index: Int
+    public let count: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count >= 1, (1...count).contains(index) else {
+            return nil
+        }
+        self.index = index
+        self.count = count
+    }
+
+    public func contains(position: Int) -> Bool { position % count == index - 1 }
+    public var description: String { "\(index)/\(count)" }
+}
+
+/// How `train` was asked to run a plan.
+public struct RunnerOptions: Sendable {
+    public var output: String
+    public var initFrom: String?
+    public var resume = false
+    /// Cores to use: BLAS threads for a single run; parallel runs (one BLAS thread each) for a sweep.
+    public var threads: Int
+    public var quiet = false
+    public var shard: Shard?
+
+    public init(output: String, threads: Int) {
+        self.output = output
+        self.threads = threads
+    }
+}
+
+/// Usage problems found before any work: exit code 2, as a config error.
+public struct UsageError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Runs that failed while the others finished: exit code 1.
+public struct RunFailures: Error, CustomStringConvertible {
+    public let failures: [(run: String, error: String)]
+    public var description: String {
+        failures.map { "\($0.run): \($0.error)" }.joined(separator: "\n")
+    }
+}
+
+/// Trains (or fits, at infinite width) every run of a plan, writes each run's folder, then the
+/// combined report.
+public enum ExperimentRunner {
+    /// The run's folder name inside `runs/`: `<variant>-seed<k>` or `seed<k>`.
+    public static func identifier(_ run: ExperimentPlan.Run) -> String {
+        (run.variant.map { fileSafe($0) + "-" } ?? "") + "seed\(run.seed)"
+    }
+
+    /// Whether the plan's runs each get a folder under `runs/` (sweeps and shards) or the one run
+    /// writes at the top of the output folder.
+    static func usesRunFolders(_ plan: ExperimentPlan, _ options: RunnerOptions) -> Bool {
+        plan.runs.count > 1 || options.shard != nil
+    }
+
+    /// Runs the plan and writes the report.
+    /// - Throws: `UsageError` (exit 2) before any work; `RunFailures` (exit 1) after the other
+    ///   runs finished and the report was written; `FileError` (exit 1) for I/O failures.
+    @discardableResult
+    public static func run(_ plan: ExperimentPlan, options: RunnerOptions, progress: ProgressReporter) throws -> ExperimentReport {
+        let output = options.output
+        if FileSystem.exists(output) && !FileSystem.contents(of: output).isEmpty && !options.resume {
+            throw UsageError("\(output) already holds files; pass --resume to continue that run, or --output to choose another folder")
+        }
+        if let initFrom = options.initFrom, !FileSystem.exists(initFrom) {
+            throw UsageError("--init-from \(initFrom): no such file")
+        }
+        try FileSystem.createFolder(output)
+        try plan.writeResolvedConfig(to: output + "/config.json")
+
+        let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        let separateFolders = usesRunFolders(plan, options)
+        let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
+        for folder in folders { try FileSystem.createFolder(folder) }
+
+        let workers = max(1, min(options.threads, selected.count))
+        // Parallel runs each get one BLAS thread; a single run gets all of them.
+        BLASRuntime.setThreadCount(workers > 1 ? 1 : max(options.threads, 1))
+        progress.begin(runs: selected.count, epochs: selected.reduce(0) { $0 + $1.config.training.epochs })
+
+        let records = Mutex<[RunRecord?]>(Array(repeating: nil, count: selected.count))
+        let failures = Mutex<[(run: String, error: String)]>([])
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let position = next.add(1, ordering: .relaxed).oldValue
+                guard position < selected.count else { return }
+                let run = selected[position]
+                do {
+                    let record = try execute(run, folder: folders[position], options: options,
+                                             threads: workers > 1 ? 1 : options.threads, progress: progress)
+                    records.withLock { $0[position] = record }
+                } catch {
+                    progress.message("\(identifier(run)): \(error)")
+                    failures.withLock { $0.append((identifier(run), "\(error)")) }
+                }
+                progress.runDone()
+            }
+        }
+        progress.finish()
+        let finished = records.withLock { $0.compactMap { $0 } }
+        let report = ExperimentReport(name: plan.base.name, records: finished)
+        if separateFolders && !finished.isEmpty { try report.write(to: output) }
+        let failed = failures.withLock { $0 }
+        if !failed.isEmpty { throw RunFailures(failures: failed.sorted { $0.run < $1.run }) }
+        return report
+    }
+
+    /// Trains one run (resuming from its checkpoint when asked) and writes its folder.
+    static func execute(_ run: ExperimentPlan.Run, folder: String, options: RunnerOptions, threads: Int,
+                        progress: ProgressReporter) throws -> RunRecord {
+        if options.resume, let record = try? RunRecord.load(folder: folder) {
+            progress.message("\(identifier(run)): already finished, kept as it is")
+            return record
+        }
+        switch run.config.precision {
+        case .float32: return try execute(run, folder: folder, options: options, threads: threads, progress: progress, as: Float.self)
+        case .float64: return try execute(run, folder: folder, options: options, threads: threads, progress: progress, as: Double.self)
+        }
+    }
+
+    static func execute<Scalar: BLASScalar>(
+        _ run: ExperimentPlan.Run, folder: String, options: RunnerOptions, threads: Int,
+        progress: ProgressReporter, as: Scalar.Type
+    ) throws -> RunRecord {
+        let config = run.config
+        let id = identifier(run)
+        let data = try ExperimentData<Scalar>.load(config.data, seed: run.seed)
+        if case .csv = config.data, let problem = MemoryEstimate(config: config, trainingSamples: data.train.count)
+            .check(limitBytes: MemoryEstimate.availableBytes()) {
+            throw ConfigError(file: "config", problems: [problem])
+        }
+        guard case .finite(let width) = config.model.width else {
+            return try InfiniteWidthRun.execute(run, data: data, folder: folder, progress: progress)
+        }
+        var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
+        let model: Sequential<Scalar> = modelDescription(config.model, inputSize: data.train.inputDim, width: width)
+            .build(generator: &initialization)
+        if let initFrom = options.initFrom { try model.loadCheckpoint(from: initFrom) }
+        let trainer = Trainer(model: model, optimizer: makeOptimizer(config.training, parameters: model.parameters),
+                              inputs: data.train.inputs, targets: data.train.targets,
+                              batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
+                              generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder))
+
+        let checkpointPath = folder + "/checkpoint.safetensors"
+        var lossCurve: [LossRecord] = []
+        var previousWallTime = 0.0
+        if options.resume && FileSystem.exists(checkpointPath) {
+            let restored = try TrainingCheckpoint.restore(trainer, from: checkpointPath)
+            lossCurve = restored.lossCurve
+            previousWallTime = restored.wallTimeSeconds
+            progress.message("\(id): resuming at epoch \(restored.epoch)")
+        }
+        let training = config.training
+        let checkpointEvery = training.checkpointEvery ?? max(training.epochs / 10, 1)
+        let start = monotonicSeconds()
+        func wallTime() -> Double { previousWallTime + monotonicSeconds() - start }
+
+        var lastLoss = lossCurve.last?.loss ?? .nan
+        var stoppedEarly = false
+        do {
+            while trainer.epoch < training.epochs {
+                lastLoss = try trainer.runEpoch()
+                let epoch = trainer.epoch
+                if epoch % training.logEvery == 0 || epoch == training.epochs { lossCurve.append(LossRecord(epoch: epoch, loss: lastLoss)) }
+                progress.epochDone(run: id, epoch: epoch, of: training.epochs, loss: lastLoss)
+                if let target = training.targetLoss, lastLoss <= target {
+                    if lossCurve.last?.epoch != epoch { lossCurve.append(LossRecord(epoch: epoch, loss: lastLoss)) }
+                    stoppedEarly = true
+                    progress.runDone(skippedEpochs: training.epochs - epoch)
+                    break
+                }
+                if epoch % checkpointEvery == 0 && epoch < training.epochs {
+                    try TrainingCheckpoint.save(trainer, lossCurve: lossCurve, wallTimeSeconds: wallTime(), to: checkpointPath)
+                }
+            }
+        } catch let divergence as DivergenceError {
+            // Keep what a researcher needs to see what happened: the metrics so far; the last
+            // checkpoint (finite, saved before the blow-up) stays in the folder.
+            lossCurve.append(LossRecord(epoch: divergence.epoch, loss: divergence.loss))
+            let partial = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
+                                     threads: threads, wallTimeSeconds: wallTime(), lossCurve: lossCurve,
+                                     finalTrainLoss: divergence.loss, epochsRun: divergence.epoch,
+                                     extrapolation: ExtrapolationTable(points: []),
+                                     extra: [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence.description))])
+            try partial.write(to: folder + "/metrics-partial.json")
+            throw divergence
+        }
+        _ = stoppedEarly
+        let finalLoss = trainer.evaluateLoss()
+        let tape = Tape<Scalar>()
+        let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
+        let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
+
+        var extra: [JSONMember] = [JSONMember("stoppedEarly", .bool(trainer.epoch < training.epochs))]
+        extra += rSquaredMembers(data, evaluate)
+        let record = RunRecord(
+            metrics: RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
+                                threads: threads, wallTimeSeconds: wallTime(), lossCurve: lossCurve, finalTrainLoss: finalLoss,
+                                epochsRun: trainer.epoch, extrapolation: table, extra: extra),
+            curve: predictionCurve(config, data: data, evaluate),
+            trainingPoints: oneDimensionalPoints(data))
+        try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
+        try record.write(folder: folder)
+        FileSystem.remove(checkpointPath)
+        FileSystem.remove(folder + "/metrics-partial.json")
+        return record
+    }
+
+    /// The network a model section describes, for inputs of `inputSize` features.
+    public static func modelDescription(_ model: ModelConfig, inputSize: Int, width: Int) -> MLPDescription {
+        var description = MLPDescription(inputSize: inputSize, width: width, hiddenLayers: model.hiddenLayers)
+        description.activation = model.activation
+        description.layerNormAfter = Set(model.layerNormIndices)
+        description.layerNormAffine = model.layerNormAffine
+        description.parameterization = model.parameterization
+        switch model.weightInit {
+        case .kaimingUniform, nil: description.weightInitialization = .kaimingUniform
+        case .kaimingNormal: description.weightInitialization = .kaimingNormal
+        case .normal: description.weightInitialization = .normalScaledByFanIn(weightStandardDeviation: model.weightStd ?? 2.0.squareRoot())
+        }
+        switch model.biasInit {
+        case .pytorch, nil: description.biasInitialization = .pytorch
+        case .normal: description.biasInitialization = .normal(standardDeviation: model.biasStd ?? 0.1)
+        }
+        if model.parameterization == .ntk {
+            description.weightStandardDeviation = model.weightStd ?? 2.0.squareRoot()
+            description.biasStandardDeviation = model.biasStd ?? 0.1
+        }
+        return description
+    }
+
+    /// The optimizer a training section describes.
+    public static func makeOptimizer<Scalar>(_ training: TrainingConfig, parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
+        switch training.optimizer {
+        case let .sgd(momentum, weightDecay):
+            return SGD(parameters: parameters, learningRate: training.learningRate, momentum: momentum, weightDecay: weightDecay)
+        case let .adam(beta1, beta2, eps, weightDecay):
+            return Adam(parameters: parameters, learningRate: training.learningRate, betas: (beta1, beta2), epsilon: eps,
+                        weightDecay: weightDecay)
+        case let .adamw(beta1, beta2, eps, weightDecay):
+            return Adam.adamW(parameters: parameters, learningRate: training.learningRate, betas: (beta1, beta2), epsilon: eps,
+                              weightDecay: weightDecay)
+        }
+    }
+
+    /// R² on the training, validation (in distribution) and test (out of distribution) sets.
+    static func rSquaredMembers<Scalar>(_ data: ExperimentData<Scalar>, _ evaluate: (Tensor<Scalar>) -> Tensor<Scalar>) -> [JSONMember] {
+        var members = [JSONMember("trainR2", .number(rSquared(predictions: evaluate(data.train.inputs), targets: data.train.targets)))]
+        if let validation = data.validation {
+            members.append(JSONMember("validationR2", .number(rSquared(predictions: evaluate(validation.inputs), targets: validation.targets))))
+        }
+        if let test = data.test {
+            members.append(JSONMember("testR2", .number(rSquared(predictions: evaluate(test.inputs), targets: test.targets))))
+        }
+        return members
+    }
+
+    /// The 1-D prediction curve (the paper's Figure 1), for 1-D inputs.
+    static func predictionCurve<Scalar>(_ config: ExperimentConfig, data: ExperimentData<Scalar>,
+                                        _ evaluate: (Tensor<Scalar>) -> Tensor<Scalar>) -> PredictionCurve? {
+        guard data.train.inputDim == 1 else { return nil }
+        let curve = config.evaluation.curve ?? defaultCurve(data)
+        let (inputs, predictions) = ExtrapolationMeasurement.predictionCurve(curve, as: Scalar.self, evaluate)
+        return PredictionCurve(inputs: inputs, predictions: predictions)
+    }
+
+    static func defaultCurve<Scalar>(_ data: ExperimentData<Scalar>) -> CurveConfig {
+        let xs = data.train.inputs.scalars.map(Double.init)
+        return .around(Interval(lower: xs.min() ?? -1, upper: xs.max() ?? 1))
+    }
+
+    static func oneDimensionalPoints<Scalar>(_ data: ExperimentData<Scalar>) -> [(x: Double, y: Double)] {
+        guard data.train.inputDim == 1 else { return [] }
+        return zip(data.train.inputs.scalars, data.train.targets.scalars).map { (Double($0), Double($1)) }
+    }
+}
