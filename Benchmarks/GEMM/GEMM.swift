@@ -183,8 +183,12 @@ func registerCases<Scalar: RawGEMMScalar>(_: Scalar.Type) {
     for shape in shapes {
         for threads in threadCounts {
             let name = "\(Scalar.routine) \(shape.label) t=\(threads)"
-            // Products above ~4 GFLOP take a large part of a second each on slow kernels.
-            let warmup = shape.flops > 4e9 ? 1 : 3
+            // n = 2048 (17 GFLOP a product) takes 0.1-1 s a call, depending on the kernels: one
+            // warmup call, and more time so that even slow kernels give a few samples.
+            let large = shape.flops > 4e9
+            let warmup = large ? 1 : 3
+            let singleDuration: Duration = large ? .milliseconds(1500) : .milliseconds(500)
+            let pairDuration: Duration = large ? .seconds(3) : .seconds(1)
 
             func register(_ kind: String, metrics: [BenchmarkMetric], maxDuration: Duration,
                           check: Bool = false,
@@ -208,17 +212,17 @@ func registerCases<Scalar: RawGEMMScalar>(_: Scalar.Type) {
                 )
             }
 
-            register("matmul", metrics: [.wallClock, gflopsMetric], maxDuration: .milliseconds(500)) {
+            register("matmul", metrics: [.wallClock, gflopsMetric], maxDuration: singleDuration) {
                 benchmark, operands in
                 let elapsed = nanoseconds { operands.runMatmul() }
                 benchmark.measurement(gflopsMetric, Int((shape.flops / Double(elapsed)).rounded()))
             }
-            register("cblas", metrics: [.wallClock, gflopsMetric], maxDuration: .milliseconds(500)) {
+            register("cblas", metrics: [.wallClock, gflopsMetric], maxDuration: singleDuration) {
                 benchmark, operands in
                 let elapsed = nanoseconds { operands.runRaw() }
                 benchmark.measurement(gflopsMetric, Int((shape.flops / Double(elapsed)).rounded()))
             }
-            register("ratio", metrics: [ratioMetric], maxDuration: .seconds(1), check: true) {
+            register("ratio", metrics: [ratioMetric], maxDuration: pairDuration, check: true) {
                 benchmark, operands in
                 let matmulTime: UInt64, rawTime: UInt64
                 if benchmark.currentIteration.isMultiple(of: 2) {
