@@ -1,0 +1,26 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The benchmark suites, a package of their own so the library does not pull in the benchmark
+// dependency. Run from this folder: `swift package benchmark --target GEMM`.
+let package = Package(
+    name: "FiniteWidthBenchmarks",
+    dependencies: [
+        // `name:` keeps the root package's identity whatever folder the clone sits in.
+        .package(name: "FiniteWidth", path: ".."),
+        // Only the malloc interposer: the default traits need a package this machine lacks.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "GEMM",
+            dependencies: [
+                .product(name: "Tensors", package: "FiniteWidth"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "GEMM",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
