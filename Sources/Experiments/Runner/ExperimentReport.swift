@@ -1,7 +1,7 @@
 /// The combined report of a sweep: `extrapolation.csv` with every run, `extrapolation.svg` with
 /// every variant's growth curve (mean over seeds with a 95% band), `prediction.svg` for 1-D
 /// inputs, `metrics.json` summarising each variant, and a table for the terminal. Variants named
-/// `group/name` (as `sin/ln-first`) also get one plot per group.
+/// `group.name` (as `sin.ln-first`) also get one plot per group.
 public struct ExperimentReport: Sendable {
     public var name: String
     /// Runs in plan order (variants, then seeds).
@@ -21,11 +21,11 @@ public struct ExperimentReport: Sendable {
 
     func records(of variant: String) -> [RunRecord] { records.filter { ($0.metrics.variant ?? "network") == variant } }
 
-    /// Groups of variants named `group/name`, in order; empty when no variant has a group.
+    /// Groups of variants named `group.name`, in order; empty when no variant has a group.
     var groups: [String] {
         var seen: [String] = []
         for variant in variantOrder {
-            guard let slash = variant.firstIndex(of: "/") else { continue }
+            guard let slash = variant.firstIndex(of: ".") else { continue }
             let group = String(variant[..<slash])
             if !seen.contains(group) { seen.append(group) }
         }
@@ -39,7 +39,7 @@ public struct ExperimentReport: Sendable {
             try predictionPlot(records, title: "Predictions far from the training data").write(to: folder + "/prediction.svg")
         }
         for group in groups {
-            let members = records.filter { $0.metrics.variant?.hasPrefix(group + "/") ?? false }
+            let members = records.filter { $0.metrics.variant?.hasPrefix(group + ".") ?? false }
             try GrowthPlot(runs: members.map(\.extrapolation), title: "\(group): growth along rays x \u{2192} \u{03BB}x")
                 .write(to: folder + "/extrapolation-\(fileSafe(group)).svg")
             if members.contains(where: { $0.curve != nil }) {
@@ -81,7 +81,7 @@ public struct ExperimentReport: Sendable {
     /// The table for the terminal: one line per variant.
     public var terminalText: String {
         let hasR2 = records.contains { $0.metrics.extra.contains { $0.key == "testR2" } }
-        var header = pad("variant", 22) + pad("seeds", 7) + pad("growth exponent", 26) + pad("train loss", 12)
+        var header = pad("variant", 22) + pad("seeds", 7) + pad("growth exponent", 34) + pad("train loss", 12)
         if hasR2 { header += pad("R² train", 10) + pad("R² val", 10) + pad("R² test", 10) }
         var lines = [header]
         for variant in variantOrder {
@@ -90,7 +90,7 @@ public struct ExperimentReport: Sendable {
             var exponentText = compact(exponent.mean, digits: 3)
             if runs.count > 1 { exponentText += " ± " + compact((exponent.upper - exponent.lower) / 2, digits: 2) }
             exponentText += " (" + ExtrapolationTable.verdict(exponent.mean) + ")"
-            var line = pad(variant, 22) + pad("\(runs.count)", 7) + pad(exponentText, 26)
+            var line = pad(variant, 22) + pad("\(runs.count)", 7) + pad(exponentText, 34)
                 + pad(compact(mean(runs.map(\.metrics.finalTrainLoss)), digits: 3), 12)
             if hasR2 {
                 for key in ["trainR2", "validationR2", "testR2"] {

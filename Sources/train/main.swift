@@ -1,2 +1,0 @@
-import Experiments
-print(BLASRuntime.check())
