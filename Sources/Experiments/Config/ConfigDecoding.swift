@@ -46,7 +46,7 @@ let largestSize = 1 << 52
 
 extension DataConfig {
     static let syntheticKeys = ["kind", "target", "inputDim", "trainSize", "domain"]
-    static let csvKeys = ["kind", "path", "features", "target", "standardize", "split"]
+    static let csvKeys = ["kind", "path", "features", "target", "standardize", "split", "source"]
 
     static func decode(_ object: ConfigObject?, context: DecodingContext) -> DataConfig {
         guard let object else { return .synthetic(SyntheticDataConfig()) }
@@ -82,7 +82,7 @@ extension DataConfig {
         let notSynthetic = ConfigObject.Inapplicable(reason: "to \"kind\": \"synthetic\" data", decidedBy: [kindPath])
         object.finish(known: syntheticKeys,
                       inapplicable: ["path": notSynthetic, "features": notSynthetic, "standardize": notSynthetic,
-                                     "split": notSynthetic])
+                                     "split": notSynthetic, "source": notSynthetic])
         return .synthetic(synthetic)
     }
 
@@ -107,6 +107,7 @@ extension DataConfig {
             object.context.report(object.path.appending("target"), "missing; csv data needs the target column's name")
         }
         config.standardize = object.value("standardize", default: true) { $0.bool() }
+        config.source = object.take("source")?.nonEmptyString()
         if let split = object.take("split")?.object() {
             var decoded = CovariateShiftSplit(column: "", below: 0)
             if let column = split.take("column") {

@@ -42,6 +42,7 @@ extension DataConfig {
                     JSONMember("validationFraction", .number(split.validationFraction)),
                 ])))
             }
+            if let source = csv.source { members.append(JSONMember("source", .string(source))) }
             return .object(members)
         }
     }

@@ -99,14 +99,17 @@ public struct CSVDataConfig: Sendable, Equatable {
     public var standardize: Bool
     /// The covariate-shift split; nil means every row trains.
     public var split: CovariateShiftSplit?
+    /// Where to get the file when it is not there (a data set too large or not ours to ship).
+    public var source: String?
 
     public init(path: String, features: [String], target: String, standardize: Bool = true,
-                split: CovariateShiftSplit? = nil) {
+                split: CovariateShiftSplit? = nil, source: String? = nil) {
         self.path = path
         self.features = features
         self.target = target
         self.standardize = standardize
         self.split = split
+        self.source = source
     }
 }
 

@@ -3,7 +3,10 @@ extension CSVDataConfig {
     /// statistics of the training rows only, when `standardize` is set.
     /// - Parameter seed: the run's seed; the validation rows come from its ``RandomStream/split`` stream.
     public func load<Scalar: BLASScalar>(seed: UInt64, as type: Scalar.Type = Scalar.self) throws(CSVError) -> ExperimentData<Scalar> {
-        try prepare(CSVTable.read(path: path), seed: seed)
+        if let source, !FileSystem.exists(path) {
+            throw CSVError(file: path, problem: "no such file. This data set is not shipped with FiniteWidth: \(source)")
+        }
+        return try prepare(CSVTable.read(path: path), seed: seed)
     }
 
     /// ``load(seed:as:)`` for a table already read.

@@ -77,10 +77,11 @@ public enum ExperimentRunner {
         if let initFrom = options.initFrom, !FileSystem.exists(initFrom) {
             throw UsageError("--init-from \(initFrom): no such file")
         }
+        let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        try checkDataFiles(selected)
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
 
-        let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
         let separateFolders = usesRunFolders(plan, options)
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         for folder in folders { try FileSystem.createFolder(folder) }
@@ -116,6 +117,21 @@ public enum ExperimentRunner {
         let failed = failures.withLock { $0 }
         if !failed.isEmpty { throw RunFailures(failures: failed.sorted { $0.run < $1.run }) }
         return report
+    }
+
+    /// Reads each CSV file the runs name once before any work, so a missing or malformed file is
+    /// one clear error (exit 2) rather than one per run.
+    static func checkDataFiles(_ runs: [ExperimentPlan.Run]) throws {
+        var checked: [DataConfig] = []
+        for run in runs {
+            guard case .csv = run.config.data, !checked.contains(run.config.data) else { continue }
+            checked.append(run.config.data)
+            do {
+                _ = try ExperimentData<Double>.load(run.config.data, seed: run.seed)
+            } catch {
+                throw UsageError("\(error)")
+            }
+        }
     }
 
     /// Trains one run (resuming from its checkpoint when asked) and writes its folder.
