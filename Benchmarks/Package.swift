@@ -21,6 +21,15 @@ let package = Package(
             path: "GEMM",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "TrainingStep",
+            dependencies: [
+                .product(name: "NeuralNet", package: "FiniteWidth"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "TrainingStep",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,90 @@
+// One full training step (forward, MSE loss, backward, Adam update) of the MLPs this field
+// studies, with and without LayerNorm: time per step and heap allocations per step.
+//
+// Cases, named `<precision> width=<w> hidden=<h> batch=<b> <ln|no-ln> t=<threads>`:
+// - width 128, 2 hidden layers, batch 100, Float64: the paper's toy networks (per-op overhead rules);
+// - width 512, 4 hidden layers, batch 256, Float32: GEMM-bound;
+// - width 2048, 2 hidden layers, batch 256, Float32: GEMM-bound and large.
+// LN sits after the first hidden Dense. Steady state should allocate nothing: the package's
+// malloc counter (`mallocCountTotal`) reports allocations per step; the harness adds its own few
+// per sample, which a 0-step baseline benchmark (`harness baseline`) shows.
+
+import Benchmark
+import Glibc
+import NeuralNet
+
+struct StepCase: Sendable {
+    let width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, double: Bool, threads: Int
+
+    var name: String {
+        "\(double ? "f64" : "f32") width=\(width) hidden=\(hiddenLayers) batch=\(batch) \(layerNorm ? "ln" : "no-ln") t=\(threads)"
+    }
+}
+
+/// A network, its data, its optimizer and its tape: everything a step touches, made in setup.
+final class TrainingStepState<Scalar: BLASScalar> {
+    let model: Sequential<Scalar>
+    let optimizer: Adam<Scalar>
+    let tape = Tape<Scalar>()
+    let x: Tensor<Scalar>, y: Tensor<Scalar>
+
+    init(_ stepCase: StepCase) {
+        var generator = Xoshiro256StarStar(seed: 1)
+        var description = MLPDescription(inputSize: 1, width: stepCase.width, hiddenLayers: stepCase.hiddenLayers)
+        description.weightInitialization = .kaimingNormal
+        description.biasInitialization = .normal(standardDeviation: 0.1)
+        if stepCase.layerNorm { description.layerNormAfter = [0] }
+        model = description.build(generator: &generator)
+        optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
+        x = .randomUniform([stepCase.batch, 1], low: -1, high: 1, using: &generator)
+        y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
+        for _ in 0..<3 { step() }  // warm: the tape's buffers exist from here on
+    }
+
+    @inline(__always)
+    func step() {
+        tape.reset()
+        optimizer.zeroGradients()
+        let loss = meanSquaredError(model(tape.input(x)), y)
+        tape.backward(loss)
+        optimizer.step()
+    }
+}
+
+final class StateSlot: @unchecked Sendable {
+    // One benchmark runs at a time in a process; setup fills this, teardown empties it.
+    var step: (() -> Void)?
+}
+
+let cases: [StepCase] = [
+    (128, 2, 100, true), (512, 4, 256, false), (2048, 2, 256, false),
+].flatMap { width, hidden, batch, double in
+    [false, true].flatMap { ln in [1, 2].map { StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: $0) } }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal, .throughput],
+                                           warmupIterations: 5, maxDuration: .seconds(2), maxIterations: 2000)
+    Benchmark("harness baseline") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(0) }
+    }
+    for stepCase in cases {
+        let slot = StateSlot()
+        Benchmark(stepCase.name,
+                  closure: { benchmark in
+                      let step = slot.step!
+                      for _ in benchmark.scaledIterations { step() }
+                  },
+                  setup: {
+                      BLASRuntime.setThreadCount(stepCase.threads)
+                      if stepCase.double {
+                          let state = TrainingStepState<Double>(stepCase)
+                          slot.step = state.step
+                      } else {
+                          let state = TrainingStepState<Float>(stepCase)
+                          slot.step = state.step
+                      }
+                  },
+                  teardown: { slot.step = nil })
+    }
+}
