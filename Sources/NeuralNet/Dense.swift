@@ -21,18 +21,20 @@ func denseForward<Scalar: BLASScalar>(
            alpha: weightScale, beta: bias == nil ? 0 : 1)
 }
 
-/// Backward: accumulates dW += weightScale * doutᵀ x, db += biasScale * column sums of dout,
-/// and (when asked) dx += weightScale * dout W.
+/// Backward: accumulates (when asked) dW += weightScale * doutᵀ x, db += biasScale * column sums
+/// of dout, and dx += weightScale * dout W.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func denseBackward<Scalar: BLASScalar>(
-    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>,
+    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>?,
     biasGradient: UnsafeMutablePointer<Scalar>?, outGradient: UnsafePointer<Scalar>,
     input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
     m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
 ) {
-    matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
-           alpha: weightScale, beta: 1)
+    if let weightGradient {
+        matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
+               alpha: weightScale, beta: 1)
+    }
     if let biasGradient {
         for i in 0..<m {
             let row = outGradient + i &* n
@@ -75,8 +77,8 @@ extension Tape {
         let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
         denseBackward(
             inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
-            weightGradient: weight.gradient.unsafeMutableBaseAddress(),
-            biasGradient: bias?.gradient.unsafeMutableBaseAddress(),
+            weightGradient: accumulatesParameterGradients ? weight.gradient.unsafeMutableBaseAddress() : nil,
+            biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
             weightScale: weightScale, biasScale: biasScale)

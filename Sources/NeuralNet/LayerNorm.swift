@@ -100,8 +100,8 @@ extension Tape {
         let cache = node.cache.unsafeBaseAddress
         layerNormBackward(
             inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
-            weightGradient: weight?.gradient.unsafeMutableBaseAddress(),
-            biasGradient: bias?.gradient.unsafeMutableBaseAddress(),
+            weightGradient: accumulatesParameterGradients ? weight?.gradient.unsafeMutableBaseAddress() : nil,
+            biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight?.value.unsafeBaseAddress, mean: cache, rstd: cache + m, m: m, n: n)
     }
