@@ -209,3 +209,60 @@ public struct Dense<Scalar: BLASScalar>: Layer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 }
+
+// MARK: - Infinite-width kernel map
+
+/// Dense's kernel map in the NTK parameterization, over `count` entries (cross entries and
+/// diagonals alike). With W, b ~ N(0, 1) and the output `(sigma_w / sqrt(fan_in)) x Wᵀ + sigma_b b`:
+/// - `K' = sigma_w^2 K + sigma_b^2`: the output's covariance over W and b, as fan_in grows;
+/// - `Theta' = K' + sigma_w^2 Theta`: the gradients with respect to this layer's own W and b
+///   contribute `sigma_w^2 K + sigma_b^2 = K'`, and those with respect to earlier layers reach
+///   the output through W, which scales their kernel by sigma_w^2.
+func denseKernelMap(
+    nngp: UnsafeMutablePointer<Double>, ntk: UnsafeMutablePointer<Double>, count: Int,
+    weightVariance: Double, biasVariance: Double
+) {
+    for i in 0..<count {
+        let k = weightVariance * nngp[i] + biasVariance
+        nngp[i] = k
+        ntk[i] = k + weightVariance * ntk[i]
+    }
+}
+
+extension InfiniteWidthKernel {
+    /// Applies a Dense layer's map (NTK parameterization, see `Dense(ntk:...)`).
+    /// - Parameters:
+    ///   - weightStandardDeviation: sigma_w.
+    ///   - biasStandardDeviation: sigma_b (0 for a layer without bias).
+    public mutating func applyDense(weightStandardDeviation: Double, biasStandardDeviation: Double) {
+        let weightVariance = weightStandardDeviation * weightStandardDeviation
+        let biasVariance = biasStandardDeviation * biasStandardDeviation
+        let (rows, columns) = (count1, count2)
+        withMutableBuffers { nngp, ntk, nngpDiagonal1, nngpDiagonal2, ntkDiagonal1, ntkDiagonal2 in
+            denseKernelMap(nngp: nngp, ntk: ntk, count: rows &* columns,
+                           weightVariance: weightVariance, biasVariance: biasVariance)
+            denseKernelMap(nngp: nngpDiagonal1, ntk: ntkDiagonal1, count: rows,
+                           weightVariance: weightVariance, biasVariance: biasVariance)
+            denseKernelMap(nngp: nngpDiagonal2, ntk: ntkDiagonal2, count: columns,
+                           weightVariance: weightVariance, biasVariance: biasVariance)
+        }
+        hasCentredGaussianUnits = true
+        layers.append("Dense")
+    }
+}
+
+extension Dense {
+    /// The NTK-parameterization map (`InfiniteWidthKernel.applyDense`).
+    /// - Throws: `InfiniteWidthKernelError` for a standard-parameterization layer.
+    public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
+        guard parameterization == .ntk else {
+            throw InfiniteWidthKernelError(
+                layer: "Dense(\(inputSize), \(outputSize)) in the standard parameterization",
+                reason: "its NTK has no width-independent limit (the gradients with respect to its weights "
+                    + "sum over the layer's width, so Theta grows with it); build the layer with "
+                    + "Dense(ntk:_:weightStandardDeviation:biasStandardDeviation:)")
+        }
+        kernel.applyDense(weightStandardDeviation: weightStandardDeviation,
+                          biasStandardDeviation: bias == nil ? 0 : biasStandardDeviation)
+    }
+}
