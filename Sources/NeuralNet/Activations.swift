@@ -169,7 +169,7 @@ func reluKernelLanes(
     let nearlyOne = 1 - 8 * Double.ulpOfOne
     c.replace(with: 1, where: c .> nearlyOne)
     c.replace(with: -1, where: c .< -nearlyOne)
-    let piMinusT = arcsinesAndArccosines(-c).arccosine
+    let piMinusT = piMinusArccosines(c)
     let sinT = squareRoots((1 - c) * (1 + c))
     let inverseTwoPi = 1 / (2 * Double.pi)
     let derivative = piMinusT * inverseTwoPi
@@ -197,7 +197,7 @@ func geluKernelLanes(
     var rho = k12 * inverseRootAB
     rho.replace(with: 1, where: rho .> 1)
     rho.replace(with: -1, where: rho .< -1)
-    let theta = arcsinesAndArccosines(rho).arcsine
+    let theta = arcsines(rho)
     let delta = rootAB * squareRoots((1 - rho) * (1 + rho))
     let inverseDelta = 1 / delta
     let product = k11 * k22

@@ -221,20 +221,20 @@ func storeLanes(_ lanes: KernelLanes, _ target: UnsafeMutablePointer<Double>, co
     for lane in 0..<count { target[lane] = lanes[lane] }
 }
 
-/// arcsin x and arccos x for each lane of x in [-1, 1], by the method of fdlibm's e_asin.c and
-/// e_acos.c (Sun Microsystems, 1993), with its rational approximation
-/// `asin(s) = s + s R(s^2)` on [0, 0.5]:
-/// - |x| <= 0.5: asin x = x + x R(x^2), acos x = pi/2 - asin x;
-/// - |x| > 0.5: with z = (1 - |x|) / 2 and s = sqrt(z), w = asin(s) = s + s R(z):
-///   acos |x| = 2 w, asin |x| = pi/2 - 2 w, and acos(-|x|) = pi - 2 w.
-/// Absolute error below 1e-15 (measured against glibc: 4.4e-16); one square root and one division.
+/// The core of arcsin and arccos for each lane of x in [-1, 1], by the method of fdlibm's
+/// e_asin.c and e_acos.c (Sun Microsystems, 1993), with its rational approximation
+/// `asin(s) = s + s R(s^2)` on [-0.5, 0.5]:
+/// - where |x| <= 0.5 (`small`): w = asin x, computed as x + x R(x^2);
+/// - elsewhere: w = asin(sqrt(z)) with z = (1 - |x|) / 2, so that acos |x| = 2 w,
+///   asin |x| = pi/2 - 2 w and acos(-|x|) = pi - 2 w.
+/// Absolute error below 1e-15 in the arcsin or arccos built from it (measured against glibc:
+/// 4.4e-16). One square root and one division.
 @_transparent
-func arcsinesAndArccosines(_ x: KernelLanes) -> (arcsine: KernelLanes, arccosine: KernelLanes) {
-    let negative = x .< 0
-    let magnitude = x.replacing(with: -x, where: negative)
+func arcsineCore(_ x: KernelLanes) -> (w: KernelLanes, small: SIMDMask<SIMD8<Int64>>) {
+    let magnitude = x.replacing(with: -x, where: x .< 0)
     let small = magnitude .<= 0.5
     let z = ((1 - magnitude) * 0.5).replacing(with: x * x, where: small)
-    let s = squareRoots(z).replacing(with: magnitude, where: small)
+    let s = squareRoots(z).replacing(with: x, where: small)
     // R(z) = p(z) / q(z), fdlibm's coefficients pS0...pS5, qS1...qS4.
     var p = z * 3.47933107596021167570e-05 + 7.91534994289814532176e-04
     p = p * z - 4.00555345006794114027e-02
@@ -246,18 +246,25 @@ func arcsinesAndArccosines(_ x: KernelLanes) -> (arcsine: KernelLanes, arccosine
     q = q * z + 2.02094576023350569471e+00
     q = q * z - 2.40339491173441421878e+00
     q = q * z + 1
-    let w = s + s * (p / q)
-    let halfPi = Double.pi / 2
-    // |x| <= 0.5: w = asin |x|.
-    let signedW = w.replacing(with: -w, where: negative)
-    var arcsine = signedW
-    var arccosine = halfPi - signedW
-    // |x| > 0.5: w = asin s, with acos |x| = 2 w.
+    return (s + s * (p / q), small)
+}
+
+/// arcsin x for each lane of x in [-1, 1] (see `arcsineCore`).
+@_transparent
+func arcsines(_ x: KernelLanes) -> KernelLanes {
+    let (w, small) = arcsineCore(x)
+    // |x| > 0.5: asin x = sign(x) (pi/2 - 2 w).
+    let large = Double.pi / 2 - (w + w)
+    return w.replacing(with: large.replacing(with: -large, where: x .< 0), where: .!small)
+}
+
+/// pi - arccos x = arccos(-x) for each lane of x in [-1, 1] (see `arcsineCore`), accurate also
+/// where it is small (x near -1).
+@_transparent
+func piMinusArccosines(_ x: KernelLanes) -> KernelLanes {
+    let (w, small) = arcsineCore(x)
+    // |x| <= 0.5: pi/2 + asin x; x > 0.5: pi - acos x = pi - 2 w; x < -0.5: pi - (pi - 2 w) = 2 w.
     let twiceW = w + w
-    let large = .!small
-    arcsine.replace(with: halfPi - twiceW, where: large .& .!negative)
-    arcsine.replace(with: twiceW - halfPi, where: large .& negative)
-    arccosine.replace(with: twiceW, where: large .& .!negative)
-    arccosine.replace(with: Double.pi - twiceW, where: large .& negative)
-    return (arcsine, arccosine)
+    let large = (Double.pi - twiceW).replacing(with: twiceW, where: x .< 0)
+    return (Double.pi / 2 + w).replacing(with: large, where: .!small)
 }
