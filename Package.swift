@@ -30,6 +30,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
     ],
     swiftLanguageModes: [.v6]
 )

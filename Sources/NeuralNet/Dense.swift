@@ -21,18 +21,20 @@ func denseForward<Scalar: BLASScalar>(
            alpha: weightScale, beta: bias == nil ? 0 : 1)
 }
 
-/// Backward: accumulates dW += weightScale * doutᵀ x, db += biasScale * column sums of dout,
-/// and (when asked) dx += weightScale * dout W.
+/// Backward: accumulates (when asked) dW += weightScale * doutᵀ x, db += biasScale * column sums
+/// of dout, and dx += weightScale * dout W.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func denseBackward<Scalar: BLASScalar>(
-    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>,
+    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>?,
     biasGradient: UnsafeMutablePointer<Scalar>?, outGradient: UnsafePointer<Scalar>,
     input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
     m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
 ) {
-    matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
-           alpha: weightScale, beta: 1)
+    if let weightGradient {
+        matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
+               alpha: weightScale, beta: 1)
+    }
     if let biasGradient {
         for i in 0..<m {
             let row = outGradient + i &* n
@@ -75,8 +77,8 @@ extension Tape {
         let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
         denseBackward(
             inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
-            weightGradient: weight.gradient.unsafeMutableBaseAddress(),
-            biasGradient: bias?.gradient.unsafeMutableBaseAddress(),
+            weightGradient: accumulatesParameterGradients ? weight.gradient.unsafeMutableBaseAddress() : nil,
+            biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
             weightScale: weightScale, biasScale: biasScale)
@@ -210,5 +212,62 @@ public struct Dense<Scalar: BLASScalar>: Layer {
 
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+}
+
+// MARK: - Infinite-width kernel map
+
+/// Dense's kernel map in the NTK parameterization, over `count` entries (cross entries and
+/// diagonals alike). With W, b ~ N(0, 1) and the output `(sigma_w / sqrt(fan_in)) x Wᵀ + sigma_b b`:
+/// - `K' = sigma_w^2 K + sigma_b^2`: the output's covariance over W and b, as fan_in grows;
+/// - `Theta' = K' + sigma_w^2 Theta`: the gradients with respect to this layer's own W and b
+///   contribute `sigma_w^2 K + sigma_b^2 = K'`, and those with respect to earlier layers reach
+///   the output through W, which scales their kernel by sigma_w^2.
+func denseKernelMap(
+    nngp: UnsafeMutablePointer<Double>, ntk: UnsafeMutablePointer<Double>, count: Int,
+    weightVariance: Double, biasVariance: Double
+) {
+    for i in 0..<count {
+        let k = weightVariance * nngp[i] + biasVariance
+        nngp[i] = k
+        ntk[i] = k + weightVariance * ntk[i]
+    }
+}
+
+extension InfiniteWidthKernel {
+    /// Applies a Dense layer's map (NTK parameterization, see `Dense(ntk:...)`).
+    /// - Parameters:
+    ///   - weightStandardDeviation: sigma_w.
+    ///   - biasStandardDeviation: sigma_b (0 for a layer without bias).
+    public mutating func applyDense(weightStandardDeviation: Double, biasStandardDeviation: Double) {
+        let weightVariance = weightStandardDeviation * weightStandardDeviation
+        let biasVariance = biasStandardDeviation * biasStandardDeviation
+        let (rows, columns) = (count1, count2)
+        withMutableBuffers { nngp, ntk, nngpDiagonal1, nngpDiagonal2, ntkDiagonal1, ntkDiagonal2 in
+            denseKernelMap(nngp: nngp, ntk: ntk, count: rows &* columns,
+                           weightVariance: weightVariance, biasVariance: biasVariance)
+            denseKernelMap(nngp: nngpDiagonal1, ntk: ntkDiagonal1, count: rows,
+                           weightVariance: weightVariance, biasVariance: biasVariance)
+            denseKernelMap(nngp: nngpDiagonal2, ntk: ntkDiagonal2, count: columns,
+                           weightVariance: weightVariance, biasVariance: biasVariance)
+        }
+        hasCentredGaussianUnits = true
+        layers.append("Dense")
+    }
+}
+
+extension Dense {
+    /// The NTK-parameterization map (`InfiniteWidthKernel.applyDense`).
+    /// - Throws: `InfiniteWidthKernelError` for a standard-parameterization layer.
+    public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
+        guard parameterization == .ntk else {
+            throw InfiniteWidthKernelError(
+                layer: "Dense(\(inputSize), \(outputSize)) in the standard parameterization",
+                reason: "its NTK has no width-independent limit (the gradients with respect to its weights "
+                    + "sum over the layer's width, so Theta grows with it); build the layer with "
+                    + "Dense(ntk:_:weightStandardDeviation:biasStandardDeviation:)")
+        }
+        kernel.applyDense(weightStandardDeviation: weightStandardDeviation,
+                          biasStandardDeviation: bias == nil ? 0 : biasStandardDeviation)
     }
 }

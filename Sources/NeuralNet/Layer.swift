@@ -9,9 +9,24 @@ public protocol Layer<Scalar> {
 
     /// The layer's parameters with their local names (`weight`, `bias`), in a fixed order.
     var namedParameters: [(name: String, parameter: Parameter<Scalar>)] { get }
+
+    /// Maps the infinite-width NNGP and NTK kernels of this layer's input to those of its output,
+    /// the kernel counterpart of the forward pass (neural-tangents' `kernel_fn`). It may be called
+    /// from several threads at once, on different kernels (tiles of one large kernel), so it
+    /// must not change shared state.
+    /// - Throws: `InfiniteWidthKernelError` when the layer has no closed-form map, or none where it
+    ///   sits (the default for layers that do not provide one).
+    func kernelMap(_ kernel: inout InfiniteWidthKernel) throws
 }
 
 extension Layer {
+    /// No closed form known: throws, naming the layer and what is supported.
+    public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
+        throw InfiniteWidthKernelError(
+            layer: "\(Self.self)",
+            reason: "FiniteWidth knows no closed form for the infinite-width kernels of this layer")
+    }
+
     /// The parameters, in the order of `namedParameters`.
     public var parameters: [Parameter<Scalar>] { namedParameters.map(\.parameter) }
 
@@ -46,5 +61,10 @@ public struct Sequential<Scalar: BLASScalar>: Layer {
         layers.enumerated().flatMap { index, layer in
             layer.namedParameters.map { ("\(index).\($0.name)", $0.parameter) }
         }
+    }
+
+    /// Each layer's kernel map in order, as neural-tangents' `stax.serial` composes `kernel_fn`s.
+    public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
+        for layer in layers { try layer.kernelMap(&kernel) }
     }
 }

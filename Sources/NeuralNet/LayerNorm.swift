@@ -100,8 +100,8 @@ extension Tape {
         let cache = node.cache.unsafeBaseAddress
         layerNormBackward(
             inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
-            weightGradient: weight?.gradient.unsafeMutableBaseAddress(),
-            biasGradient: bias?.gradient.unsafeMutableBaseAddress(),
+            weightGradient: accumulatesParameterGradients ? weight?.gradient.unsafeMutableBaseAddress() : nil,
+            biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight?.value.unsafeBaseAddress, mean: cache, rstd: cache + m, m: m, n: n)
     }
@@ -135,5 +135,85 @@ public struct LayerNorm<Scalar: BLASScalar>: Layer {
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         guard let weight, let bias else { return [] }
         return [("weight", weight), ("bias", bias)]
+    }
+}
+
+// MARK: - Infinite-width kernel map
+
+/// LayerNorm's kernel map for centred Gaussian units (its input is a Dense layer's output, or a
+/// LayerNorm's after one). Over infinitely many units a row's mean tends to 0 and its variance to
+/// K(x, x), so LayerNorm divides every unit by sqrt(K(x, x) + eps), and
+/// `K12' = K12 r1 r2`, `Theta12' = Theta12 r1 r2` with `r = 1 / sqrt(K(x, x) + eps)`
+/// (neural-tangents divides by `sqrt((eps + K11)(eps + K22))`, the same up to rounding). Each
+/// diagonal entry is mapped by the same expression with both factors its own.
+/// `reciprocalRoots1`, `reciprocalRoots2` hold r for the rows and the columns.
+func layerNormKernelMap(
+    nngp: UnsafeMutablePointer<Double>, ntk: UnsafeMutablePointer<Double>,
+    reciprocalRoots1: UnsafePointer<Double>, reciprocalRoots2: UnsafePointer<Double>, rows: Int, columns: Int
+) {
+    for i in 0..<rows {
+        let r1 = reciprocalRoots1[i]
+        let k = nngp + i &* columns, theta = ntk + i &* columns
+        for j in 0..<columns {
+            let factor = r1 * reciprocalRoots2[j]
+            k[j] *= factor
+            theta[j] *= factor
+        }
+    }
+}
+
+/// `1 / sqrt(K(x, x) + eps)` for each diagonal entry.
+func layerNormReciprocalRoots(_ diagonal: UnsafePointer<Double>, count: Int, epsilon: Double) -> [Double] {
+    (0..<count).map { 1 / (diagonal[$0] + epsilon).squareRoot() }
+}
+
+extension InfiniteWidthKernel {
+    /// Applies the map of a LayerNorm without affine parameters.
+    /// - Parameter epsilon: the LayerNorm's variance epsilon (neural-tangents uses 1e-12).
+    /// - Throws: `InfiniteWidthKernelError` unless the units are centred Gaussian (the LayerNorm
+    ///   follows a Dense layer, directly or through other LayerNorms).
+    public mutating func applyLayerNorm(epsilon: Double) throws {
+        guard hasCentredGaussianUnits else {
+            throw InfiniteWidthKernelError(
+                layer: "LayerNorm after \(previousLayer)",
+                reason: "its limit divides by sqrt(K(x, x)) only when the units it normalises are centred "
+                    + "Gaussian, as a Dense layer's outputs are; after a nonlinearity their mean is not zero, "
+                    + "and on the raw inputs it is not determined by the kernel")
+        }
+        let (rows, columns) = (count1, count2)
+        withMutableBuffers { nngp, ntk, nngpDiagonal1, nngpDiagonal2, ntkDiagonal1, ntkDiagonal2 in
+            let roots1 = layerNormReciprocalRoots(nngpDiagonal1, count: rows, epsilon: epsilon)
+            let roots2 = layerNormReciprocalRoots(nngpDiagonal2, count: columns, epsilon: epsilon)
+            layerNormKernelMap(nngp: nngp, ntk: ntk, reciprocalRoots1: roots1, reciprocalRoots2: roots2,
+                               rows: rows, columns: columns)
+            for i in 0..<rows {
+                let factor = roots1[i] * roots1[i]
+                nngpDiagonal1[i] *= factor
+                ntkDiagonal1[i] *= factor
+            }
+            for j in 0..<columns {
+                let factor = roots2[j] * roots2[j]
+                nngpDiagonal2[j] *= factor
+                ntkDiagonal2[j] *= factor
+            }
+        }
+        layers.append("LayerNorm")
+    }
+}
+
+extension LayerNorm {
+    /// `InfiniteWidthKernel.applyLayerNorm` with this layer's epsilon.
+    /// - Throws: `InfiniteWidthKernelError` for affine parameters, or when the layer does not
+    ///   follow a Dense layer.
+    public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
+        guard !isAffine else {
+            throw InfiniteWidthKernelError(
+                layer: "LayerNorm(\(width), affine: true)",
+                reason: "the gradients with respect to gamma and beta add a term to the NTK that is "
+                    + "correlated, unit by unit, with the next nonlinearity's derivative, so it does not "
+                    + "factor into the layer-by-layer maps implemented here (the NNGP alone would be "
+                    + "unchanged at gamma = 1, beta = 0); use LayerNorm(_:affine: false), the theory's LayerNorm")
+        }
+        try kernel.applyLayerNorm(epsilon: Double(epsilon))
     }
 }

@@ -11,6 +11,8 @@ public final class Tape<Scalar: BLASScalar> {
     @usableFromInline var nodes: [Node<Scalar>] = []
     /// How many entries of `nodes` the current step has recorded.
     @usableFromInline var recorded = 0
+    /// Whether the running `backward` adds into parameters' gradients (its `parameterGradients`).
+    var accumulatesParameterGradients = true
 
     public init() {}
 
@@ -57,8 +59,12 @@ public final class Tape<Scalar: BLASScalar> {
     /// accumulating into every parameter's `gradient` and every recorded gradient buffer.
     /// Parameter gradients add to what they held (zero them between steps); the tape's own
     /// gradient buffers are zeroed here.
-    public func backward(_ output: Variable<Scalar>, seed: Tensor<Scalar>? = nil) {
+    /// - Parameter parameterGradients: `false` leaves every parameter's `gradient` untouched and
+    ///   skips the work that only feeds them (Dense's weight-gradient GEMM): for algorithms that
+    ///   read the gradients of recorded values only, such as the structured empirical NTK.
+    public func backward(_ output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, parameterGradients: Bool = true) {
         precondition(output.index < recorded, "backward: the variable was not recorded in this step")
+        accumulatesParameterGradients = parameterGradients
         for index in 0...output.index where nodes[index].requiresGradient {
             nodes[index].zeroGradient()
         }
@@ -111,7 +117,7 @@ public final class Tape<Scalar: BLASScalar> {
         case .input:
             break
         case let .parameter(parameter):
-            parameter.gradient.add(node.gradient)
+            if accumulatesParameterGradients { parameter.gradient.add(node.gradient) }
         case let .dense(input, weight, bias, weightScale, biasScale):
             denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias,
                               weightScale: weightScale, biasScale: biasScale)

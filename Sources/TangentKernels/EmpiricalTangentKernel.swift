@@ -1,0 +1,335 @@
+@_spi(TangentKernels) import NeuralNet
+
+/// The empirical neural tangent kernel of a finite network with a scalar output,
+/// `Theta(x1_i, x2_j) = sum over all parameters p of df(x1_i)/dp * df(x2_j)/dp`.
+///
+/// The structured method (`empiricalTangentKernel`) never forms per-sample Jacobians. Samples do
+/// not interact (Dense, LayerNorm and the activations act on each row alone), so one backward pass
+/// from `sum_i f(x_i)` leaves every sample's own gradient at every layer's output. For a Dense layer
+/// `y = s_w x Wᵀ + s_b b` with inputs A (N1 x n_in) and output gradients D (N1 x n_out) for the
+/// first set, B and E for the second, sample i's gradients are `s_w D_iᵀ A_i` for W and `s_b D_i`
+/// for b, so the layer adds
+///
+///     Theta += s_w^2 (A Bᵀ) .* (D Eᵀ) + s_b^2 (D Eᵀ) = (s_w^2 A Bᵀ + s_b^2) .* (D Eᵀ)
+///
+/// (`.*` entrywise; s_w = s_b = 1 in the standard parameterization, sigma_w / sqrt(n_in) and
+/// sigma_b in the NTK one). A LayerNorm's affine part `y = gamma .* xhat + beta` has gradients
+/// `D_i .* xhat_i` and `D_i`, so it adds `[D .* Xhat, D] [E .* Yhat, E]ᵀ`. The whole kernel costs
+/// one forward and one backward pass per set plus GEMMs.
+///
+/// The kernel is assembled in tiles of 256 x 256; without x2 only the tiles on and below the
+/// diagonal, then mirrored. Points go through the network in blocks of `rowsPerBlock`, so memory
+/// holds the layer inputs and gradients of at most two blocks besides the kernel itself.
+extension Layer {
+    /// The empirical NTK between the rows of `x1` and those of `x2` by the structured method:
+    /// per layer, Gram products of its inputs and of the gradients at its output.
+    ///
+    /// Handles networks of Dense layers (either parameterization), LayerNorm (with or without
+    /// affine parameters), activations and rowwise arithmetic. Parameters' gradients are left as
+    /// they were.
+    /// - Parameters:
+    ///   - x1: N1 points, one a row.
+    ///   - x2: N2 points; nil means x1 (then one triangle is computed and mirrored, so the kernel
+    ///     is exactly symmetric).
+    ///   - rowsPerBlock: how many points go through the network at once. Memory for the features
+    ///     is about `2 * rowsPerBlock * (sum of every Dense layer's inputs and outputs)` scalars.
+    /// - Returns: Theta, N1 x N2.
+    /// - Throws: `EmpiricalTangentKernelError` when the output is not one scalar per point, or the
+    ///   network records an operation the structured method cannot take apart (use
+    ///   `empiricalTangentKernelFromJacobians`, which handles any network).
+    public func empiricalTangentKernel(
+        _ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>? = nil, rowsPerBlock: Int = 2048
+    ) throws -> Tensor<Scalar> {
+        precondition(x1.rank == 2, "empiricalTangentKernel: x1 must be a matrix [points, features], got \(x1.shape)")
+        if let x2 {
+            precondition(x2.rank == 2 && x2.shape[1] == x1.shape[1],
+                         "empiricalTangentKernel: x1 has shape \(x1.shape) but x2 has shape \(x2.shape); the features must agree")
+        }
+        precondition(rowsPerBlock > 0, "empiricalTangentKernel: rowsPerBlock must be positive, got \(rowsPerBlock)")
+        let rows = x1.shape[0], columns = x2?.shape[0] ?? rows
+        var kernel = Tensor<Scalar>.zeros([rows, columns])
+        let theta = kernel.unsafeMutableBaseAddress()
+        let blocks1 = blockRanges(count: rows, size: rowsPerBlock)
+
+        if let x2 {
+            let blocks2 = blockRanges(count: columns, size: rowsPerBlock)
+            // With one block of x2, its features are computed once; otherwise once per block of x1.
+            let onlyFeatures2 = blocks2.count == 1 ? try kernelFeatures(x2) : nil
+            for block1 in blocks1 {
+                let features1 = try kernelFeatures(rowsOf(x1, block1))
+                for block2 in blocks2 {
+                    let features2 = try onlyFeatures2 ?? kernelFeatures(rowsOf(x2, block2))
+                    accumulateKernel(theta, columns: columns, features1, at: block1.lowerBound, features2,
+                                     at: block2.lowerBound, lowerTriangleOnly: false)
+                }
+            }
+        } else {
+            for (index, block1) in blocks1.enumerated() {
+                let features1 = try kernelFeatures(rowsOf(x1, block1))
+                for block2 in blocks1[..<index] {
+                    accumulateKernel(theta, columns: columns, features1, at: block1.lowerBound,
+                                     try kernelFeatures(rowsOf(x1, block2)), at: block2.lowerBound, lowerTriangleOnly: false)
+                }
+                accumulateKernel(theta, columns: columns, features1, at: block1.lowerBound, features1,
+                                 at: block1.lowerBound, lowerTriangleOnly: true)
+            }
+            mirrorLowerTriangle(theta, count: rows)
+        }
+        return kernel
+    }
+
+    /// The empirical NTK from per-sample Jacobians: one forward and one backward pass per point,
+    /// each parameter's gradient flattened into a row of J, then `Theta = J1 J2ᵀ`.
+    ///
+    /// Slow (N passes) and memory-hungry (N x P), but it makes no assumption about the network
+    /// beyond a scalar output per point: the test oracle for `empiricalTangentKernel`. A parameter
+    /// used in several places counts once, with its gradients summed. Parameters' gradients are
+    /// left as they were.
+    /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`.
+    public func empiricalTangentKernelFromJacobians(_ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>? = nil) throws -> Tensor<Scalar> {
+        let jacobian1 = try parameterJacobian(x1)
+        let jacobian2 = try x2.map { try parameterJacobian($0) } ?? jacobian1
+        return matmul(jacobian1, jacobian2, transposeB: true)
+    }
+
+    /// J, N x P: row i holds df(x_i)/dp for every parameter p, parameters in the order of
+    /// `parameters` (each once), each flattened in row-major order.
+    /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`.
+    public func parameterJacobian(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        precondition(x.rank == 2, "parameterJacobian: x must be a matrix [points, features], got \(x.shape)")
+        var seen = Set<ObjectIdentifier>()
+        let unique = parameters.filter { seen.insert(ObjectIdentifier($0)).inserted }
+        let total = unique.reduce(0) { $0 + $1.value.count }
+        let points = x.shape[0]
+        var jacobian = Tensor<Scalar>.zeros([points, total])
+        let saved = unique.map(\.gradient)
+        defer { for (parameter, gradient) in zip(unique, saved) { parameter.gradient = gradient } }
+        let tape = Tape<Scalar>()
+        for point in 0..<points {
+            for parameter in unique { parameter.zeroGradient() }
+            tape.reset()
+            let output = self(tape.input(rowsOf(x, point..<(point + 1))))
+            guard output.shape == [1, 1] else {
+                throw EmpiricalTangentKernelError.outputNotScalar(shape: output.shape, points: 1)
+            }
+            tape.backward(output)
+            var offset = point * total
+            jacobian.withUnsafeMutableBufferPointer { row in
+                for parameter in unique {
+                    parameter.gradient.withUnsafeBufferPointer { gradient in
+                        for k in 0..<gradient.count { row[offset + k] = gradient[k] }
+                        offset += gradient.count
+                    }
+                }
+            }
+        }
+        return jacobian
+    }
+}
+
+/// Why the empirical NTK could not be computed.
+public enum EmpiricalTangentKernelError: Error, CustomStringConvertible, Equatable {
+    /// The network's output for `points` points has this shape instead of `[points, 1]`.
+    case outputNotScalar(shape: [Int], points: Int)
+    /// The structured method cannot take this recorded operation apart.
+    case unsupportedOperation(String)
+    /// A parameter (of this shape) is used by more than one layer: its per-sample gradient is a sum
+    /// over the uses, and the per-layer Gram products would miss the cross terms.
+    case sharedParameter(shape: [Int])
+
+    public var description: String {
+        switch self {
+        case let .outputNotScalar(shape, points):
+            return "empirical NTK: the network's output for \(points) points has shape \(shape); "
+                + "the kernel is defined here for one scalar output per point, [\(points), 1]"
+        case let .unsupportedOperation(what):
+            return "empirical NTK, structured method: the network records \(what), which it cannot take apart "
+                + "(it handles Dense, LayerNorm, activations and rowwise arithmetic); "
+                + "empiricalTangentKernelFromJacobians handles any network"
+        case let .sharedParameter(shape):
+            return "empirical NTK, structured method: a parameter of shape \(shape) is used by more than one layer; "
+                + "empiricalTangentKernelFromJacobians handles shared parameters"
+        }
+    }
+}
+
+// MARK: - Features: what one forward and one backward pass leave for the kernel
+
+/// One layer's part of the kernel, as factors of one block of points.
+enum KernelTerm<Scalar: BLASScalar> {
+    /// A Dense layer: adds `(s_w^2 A Bᵀ + s_b^2) .* (D Eᵀ)`.
+    case dense(inputs: Tensor<Scalar>, outputGradients: Tensor<Scalar>, weightScaleSquared: Scalar, biasScaleSquared: Scalar)
+    /// A plain Gram product `G Hᵀ` (LayerNorm's gamma and beta: `G = [D .* xhat, D]`).
+    case gram(Tensor<Scalar>)
+}
+
+extension Layer {
+    /// Runs a block of points forward and back (from the sum of the outputs, without touching
+    /// parameters' gradients) and collects each layer's factors of the kernel.
+    @_specialize(where Self == Sequential<Double>)
+    @_specialize(where Self == Sequential<Float>)
+    func kernelFeatures(_ x: Tensor<Scalar>) throws -> [KernelTerm<Scalar>] {
+        let points = x.shape[0]
+        let tape = Tape<Scalar>()
+        let output = self(tape.input(x))
+        guard output.shape == [points, 1] else {
+            throw EmpiricalTangentKernelError.outputNotScalar(shape: output.shape, points: points)
+        }
+        guard points > 0 else { return [] }
+        tape.backward(output, parameterGradients: false)
+        var terms: [KernelTerm<Scalar>] = []
+        var seen = Set<ObjectIdentifier>()
+        func checkShared(_ parameters: Parameter<Scalar>?...) throws {
+            for case let parameter? in parameters where !seen.insert(ObjectIdentifier(parameter)).inserted {
+                throw EmpiricalTangentKernelError.sharedParameter(shape: parameter.shape)
+            }
+        }
+        for index in 0...output.recordIndex {
+            switch tape.recordedOperation(at: index) {
+            case .input, .activation, .rowwise:
+                continue
+            case let .other(what):
+                throw EmpiricalTangentKernelError.unsupportedOperation(what)
+            case let .dense(input, weight, bias, weightScale, biasScale):
+                try checkShared(weight, bias)
+                guard let gradients = tape.recordedGradient(at: index) else { continue }
+                terms.append(.dense(inputs: tape.recordedValue(at: input), outputGradients: gradients,
+                                    weightScaleSquared: weightScale * weightScale,
+                                    biasScaleSquared: bias == nil ? 0 : biasScale * biasScale))
+            case let .layerNorm(input, weight, bias):
+                guard weight != nil || bias != nil else { continue }
+                try checkShared(weight, bias)
+                guard let gradients = tape.recordedGradient(at: index) else { continue }
+                let (mean, reciprocalDeviation) = tape.layerNormStatistics(at: index)
+                terms.append(.gram(layerNormFeatures(
+                    input: tape.recordedValue(at: input), outputGradients: gradients, mean: mean,
+                    reciprocalStandardDeviation: reciprocalDeviation, hasWeight: weight != nil, hasBias: bias != nil)))
+            }
+        }
+        return terms
+    }
+}
+
+/// `[D .* xhat, D]` for LayerNorm's gamma and beta (either part only if the other is absent),
+/// with xhat = (x - mean) * rstd per row.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func layerNormFeatures<Scalar: BLASScalar>(
+    input: Tensor<Scalar>, outputGradients: Tensor<Scalar>, mean: Tensor<Scalar>,
+    reciprocalStandardDeviation: Tensor<Scalar>, hasWeight: Bool, hasBias: Bool
+) -> Tensor<Scalar> {
+    let (rows, width) = (input.shape[0], input.shape[1])
+    let parts = (hasWeight ? 1 : 0) + (hasBias ? 1 : 0)
+    var features = Tensor<Scalar>(uninitializedShape: [rows, parts * width])
+    let (x, d, mu, rstd) = (input.unsafeBaseAddress, outputGradients.unsafeBaseAddress,
+                            mean.unsafeBaseAddress, reciprocalStandardDeviation.unsafeBaseAddress)
+    let target = features.unsafeMutableBaseAddress()
+    for i in 0..<rows {
+        let row = target + i &* parts &* width
+        let (xRow, dRow) = (x + i &* width, d + i &* width)
+        var column = 0
+        if hasWeight {
+            for j in 0..<width { row[j] = dRow[j] * ((xRow[j] - mu[i]) * rstd[i]) }
+            column = width
+        }
+        if hasBias { (row + column).update(from: dRow, count: width) }
+    }
+    withExtendedLifetime((input, outputGradients, mean, reciprocalStandardDeviation)) {}
+    return features
+}
+
+// MARK: - Assembling the kernel
+
+/// 256 x 256 tiles: the two scratch products of a tile (1 MiB in Float64) stay in cache while they
+/// are combined, and the triangle saves nearly half the work for a few hundred points already.
+let kernelTileSize = 256
+
+/// Adds the kernel between two blocks of points into `theta` (row-major with `columns` columns),
+/// at rows `offset1...` and columns `offset2...`. With `lowerTriangleOnly` (a block against
+/// itself) only the tiles on and below the diagonal.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func accumulateKernel<Scalar: BLASScalar>(
+    _ theta: UnsafeMutablePointer<Scalar>, columns: Int,
+    _ features1: [KernelTerm<Scalar>], at offset1: Int, _ features2: [KernelTerm<Scalar>], at offset2: Int,
+    lowerTriangleOnly: Bool
+) {
+    precondition(features1.count == features2.count, "empirical NTK: the two sets recorded different layers")
+    guard let rows1 = features1.first.map(termRows), let rows2 = features2.first.map(termRows) else { return }
+    let tile = kernelTileSize
+    let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: 2 * tile * tile)
+    defer { scratch.deallocate() }
+    let (inputProducts, gradientProducts) = (scratch, scratch + tile * tile)
+    for tileRow in stride(from: 0, to: rows1, by: tile) {
+        let height = min(tile, rows1 - tileRow)
+        let columnEnd = lowerTriangleOnly ? tileRow + height : rows2
+        for tileColumn in stride(from: 0, to: columnEnd, by: tile) {
+            let width = min(tile, rows2 - tileColumn)
+            let target = theta + ((offset1 + tileRow) * columns + offset2 + tileColumn)
+            for (term1, term2) in zip(features1, features2) {
+                switch (term1, term2) {
+                case let (.dense(a, d, weightScaleSquared, biasScaleSquared), .dense(b, e, _, _)):
+                    // P = A Bᵀ and Q = D Eᵀ for this tile, then theta += (s_w^2 P + s_b^2) .* Q.
+                    gramProduct(a, rows: tileRow, height, b, rows: tileColumn, width, into: inputProducts, ldc: width, beta: 0)
+                    gramProduct(d, rows: tileRow, height, e, rows: tileColumn, width, into: gradientProducts, ldc: width, beta: 0)
+                    for i in 0..<height {
+                        let (out, p, q) = (target + i * columns, inputProducts + i * width, gradientProducts + i * width)
+                        for j in 0..<width { out[j] += (weightScaleSquared * p[j] + biasScaleSquared) * q[j] }
+                    }
+                case let (.gram(g), .gram(h)):
+                    gramProduct(g, rows: tileRow, height, h, rows: tileColumn, width, into: target, ldc: columns, beta: 1)
+                default:
+                    preconditionFailure("empirical NTK: the two sets recorded different layers")
+                }
+            }
+        }
+    }
+}
+
+/// The number of points a term holds.
+func termRows<Scalar>(_ term: KernelTerm<Scalar>) -> Int {
+    switch term {
+    case let .dense(inputs, _, _, _): inputs.shape[0]
+    case let .gram(features): features.shape[0]
+    }
+}
+
+/// `C = F[rows1] G[rows2]ᵀ + beta C` for two matrices with the same columns (one GEMM on row slices).
+@inline(__always)
+func gramProduct<Scalar: BLASScalar>(
+    _ f: Tensor<Scalar>, rows start1: Int, _ count1: Int, _ g: Tensor<Scalar>, rows start2: Int, _ count2: Int,
+    into c: UnsafeMutablePointer<Scalar>, ldc: Int, beta: Scalar
+) {
+    let k = f.shape[1]
+    Scalar.gemm(transposeA: false, transposeB: true, m: count1, n: count2, k: k, alpha: 1,
+                a: f.unsafeBaseAddress + start1 * k, lda: max(k, 1), b: g.unsafeBaseAddress + start2 * k, ldb: max(k, 1),
+                beta: beta, c: c, ldc: ldc)
+}
+
+/// Copies the strict lower triangle of an n x n matrix onto the upper one, in 64 x 64 blocks.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func mirrorLowerTriangle<Scalar: BLASScalar>(_ matrix: UnsafeMutablePointer<Scalar>, count n: Int) {
+    let block = 64
+    for i0 in stride(from: 0, to: n, by: block) {
+        for j0 in stride(from: 0, through: i0, by: block) {
+            for i in i0..<min(i0 + block, n) {
+                for j in j0..<min(j0 + block, i) { matrix[j &* n &+ i] = matrix[i &* n &+ j] }
+            }
+        }
+    }
+}
+
+/// Consecutive ranges of at most `size` covering 0..<count.
+func blockRanges(count: Int, size: Int) -> [Range<Int>] {
+    stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+}
+
+/// Rows `range` of a matrix, copied.
+func rowsOf<Scalar: BLASScalar>(_ x: Tensor<Scalar>, _ range: Range<Int>) -> Tensor<Scalar> {
+    if range == 0..<x.shape[0] { return x }
+    let columns = x.shape[1]
+    return x.withUnsafeBufferPointer { source in
+        Tensor(shape: [range.count, columns], scalars: Array(source[(range.lowerBound * columns)..<(range.upperBound * columns)]))
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import TangentKernels
+
+/// Reads a reference fixture copied from ../shared/reference into the test bundle.
+func fixture(_ name: String) throws -> [String: Any] {
+    guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Resources") else {
+        throw FixtureMissing(name: name)
+    }
+    return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+}
+struct FixtureMissing: Error { let name: String }
+
+/// A nested JSON array of numbers as a Tensor (vectors keep rank 1).
+func tensor(_ json: Any) -> Tensor<Double> {
+    if let rows = json as? [[Double]] { return Tensor(rows) }
+    if let vector = json as? [Double] { return Tensor(shape: [vector.count], scalars: vector) }
+    fatalError("not a numeric array: \(json)")
+}
+
+/// The largest entrywise |a - b| / |b|, with |b| floored at 1e-12 of b's largest magnitude so
+/// that entries which are zero in both compare absolutely.
+func relativeError(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
+    precondition(a.count == b.count, "relativeError: \(a.shape) vs \(b.shape)")
+    let floor = max(b.maxAbs() * 1e-12, 1e-300)
+    return zip(a.scalars, b.scalars).map { abs($0 - $1) / max(abs($1), floor) }.max() ?? 0
+}
+
+/// ||a - b||_F / ||b||_F.
+func frobeniusRelativeError(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
+    precondition(a.count == b.count, "frobeniusRelativeError: \(a.shape) vs \(b.shape)")
+    let difference = zip(a.scalars, b.scalars).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+    let norm = b.scalars.map { $0 * $0 }.reduce(0, +)
+    return (difference / norm).squareRoot()
+}
+
+/// The diagonal of a square matrix.
+func diagonal(_ matrix: Tensor<Double>) -> Tensor<Double> {
+    let n = matrix.shape[0]
+    return Tensor(shape: [n], scalars: (0..<n).map { matrix[$0, $0] })
+}
+
+/// An MLP as the reference scripts build them: per hidden layer a Dense, optionally a LayerNorm,
+/// then the activation; a final Dense to one output. NTK parameterization unless `standard`.
+func multilayerPerceptron(
+    inputs: Int, width: Int, hiddenLayers: Int, layerNormAfter: Set<Int> = [], activation: Activation = .relu,
+    weightStandardDeviation: Double = 2.0.squareRoot(), biasStandardDeviation: Double = 0.1,
+    layerNormEpsilon: Double = 1e-12, layerNormAffine: Bool = false, standard: Bool = false, seed: UInt64 = 0
+) -> Sequential<Double> {
+    multilayerPerceptron(
+        Double.self, inputs: inputs, width: width, hiddenLayers: hiddenLayers, layerNormAfter: layerNormAfter,
+        activation: activation, weightStandardDeviation: weightStandardDeviation,
+        biasStandardDeviation: biasStandardDeviation, layerNormEpsilon: layerNormEpsilon,
+        layerNormAffine: layerNormAffine, standard: standard, seed: seed)
+}
+
+func multilayerPerceptron<Scalar: BLASScalar>(
+    _ scalar: Scalar.Type, inputs: Int, width: Int, hiddenLayers: Int, layerNormAfter: Set<Int> = [],
+    activation: Activation = .relu, weightStandardDeviation: Double = 2.0.squareRoot(),
+    biasStandardDeviation: Double = 0.1, layerNormEpsilon: Scalar = 1e-12, layerNormAffine: Bool = false,
+    standard: Bool = false, seed: UInt64 = 0
+) -> Sequential<Scalar> {
+    var generator = Xoshiro256StarStar(seed: seed)
+    var layers: [any Layer<Scalar>] = []
+    var fanIn = inputs
+    func dense(_ fanIn: Int, _ fanOut: Int) -> Dense<Scalar> {
+        standard
+            ? Dense(fanIn, fanOut, weightInitialization: .kaimingNormal, biasInitialization: .normal(standardDeviation: 0.1), generator: &generator)
+            : Dense(ntk: fanIn, fanOut, weightStandardDeviation: weightStandardDeviation,
+                    biasStandardDeviation: biasStandardDeviation, generator: &generator)
+    }
+    for layer in 0..<hiddenLayers {
+        layers.append(dense(fanIn, width))
+        if layerNormAfter.contains(layer) {
+            let norm = LayerNorm<Scalar>(width, epsilon: layerNormEpsilon, affine: layerNormAffine)
+            if layerNormAffine {
+                // Non-trivial gamma and beta, so that their part of the kernel is exercised.
+                norm.weight!.value = .randomUniform([width], low: 0.5, high: 1.5, using: &generator)
+                norm.bias!.value = .randomUniform([width], low: -0.3, high: 0.3, using: &generator)
+            }
+            layers.append(norm)
+        }
+        layers.append(ActivationLayer<Scalar>(activation))
+        fanIn = width
+    }
+    layers.append(dense(fanIn, 1))
+    return Sequential(layers)
+}
+
+/// Random points, one a row.
+func randomPoints(_ count: Int, _ features: Int, seed: UInt64, scale: Double = 1) -> Tensor<Double> {
+    var generator = Xoshiro256StarStar(seed: seed)
+    return .randomNormal([count, features], standardDeviation: scale, using: &generator)
+}
