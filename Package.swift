@@ -30,6 +30,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.
+        .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments"]),
     ],
     swiftLanguageModes: [.v6]
 )
