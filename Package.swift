@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
+        // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.
+        .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -61,7 +61,10 @@ public final class Trainer<Scalar: BLASScalar> {
             let loss = try step(tape: tape, inputs: inputs, targets: targets)
             return loss
         }
-        // Fisher-Yates with the trainer's own generator, so a seed fixes the batch order.
+        // Fisher-Yates from the identity with the trainer's own generator, so a seed fixes the
+        // batch order, and the order depends only on the generator's state: a checkpoint saves
+        // that state (not the order), so a resumed run draws the batches an unstopped one draws.
+        for i in 0..<rows { order[i] = i }
         for i in stride(from: rows - 1, to: 0, by: -1) {
             let j = Int(generator.next() % UInt64(i + 1))
             order.swapAt(i, j)

@@ -16,6 +16,19 @@ struct Train: ParsableCommand {
             """,
         subcommands: [Run.self, Merge.self],
         defaultSubcommand: Run.self)
+
+    /// ArgumentParser's own `main`, except that a usage error (a bad option, a failed
+    /// `validate()`) exits with 2, the documented code, rather than ArgumentParser's 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            writeStandardError(fullMessage(for: error) + "\n")
+            Glibc.exit(2)
+        }
+    }
 }
 
 /// Runs `body`, printing errors the way a researcher needs them and exiting with the documented code.

@@ -321,11 +321,18 @@ func problems(_ text: String, file: String = "configs/x.json") -> [String] {
         #expect(sweep.base.name + ".json" == name)
     }
 
-    @Test func paperToyComparesFourPlacementsOverFiveSeeds() throws {
+    @Test func paperToyComparesFourPlacementsOnThreeTargetsOverFiveSeeds() throws {
         let sweep = try ExperimentPlan.load(path: projectRoot + "/configs/paper-toy.json", memoryLimitBytes: sixteenGiB)
-        #expect(sweep.runs.count == 20)
-        #expect(sweep.variants.map(\.config.model.layerNormIndices) == [[], [0], [1], [0, 1]])
-        #expect(sweep.variants.dropFirst().allSatisfy { $0.config.model.layerNormAffine })
+        #expect(sweep.runs.count == 60)
+        let placements: [[Int]] = [[], [0], [1], [0, 1]]
+        #expect(sweep.variants.map(\.config.model.layerNormIndices) == placements + placements + placements)
+        let targets = sweep.variants.map { variant -> SyntheticTarget? in
+            if case .synthetic(let data) = variant.config.data { data.target } else { nil }
+        }
+        #expect(targets == [.sin, .sin, .sin, .sin, .linear, .linear, .linear, .linear,
+                            .quadratic, .quadratic, .quadratic, .quadratic])
+        #expect(sweep.variants.allSatisfy { $0.config.model.weightInit == .kaimingNormal && $0.config.model.biasStd == 0.1 })
+        #expect(sweep.variants.filter { !$0.config.model.layerNormIndices.isEmpty }.allSatisfy { $0.config.model.layerNormAffine })
     }
 
     @Test func lnAndNoLNDifferOnlyInLayerNorm() throws {
