@@ -13,8 +13,9 @@ struct Train: ParsableCommand {
               train --config configs/ln.json
               train --config configs/paper-toy.json --shard 2/4 --output runs/toy-2
               train merge runs/toy-1 runs/toy-2 runs/toy-3 runs/toy-4 --output runs/toy
+              train ntk --config configs/ln.json --empirical --grid=-25:25:101 --heatmap ntk-ln.svg
             """,
-        subcommands: [Run.self, Merge.self],
+        subcommands: [Run.self, Merge.self, NTK.self],
         defaultSubcommand: Run.self)
 
     /// ArgumentParser's own `main`, except that a usage error (a bad option, a failed
@@ -117,6 +118,63 @@ extension Train {
             try exitingOnFailure {
                 let report = try ExperimentMerge.merge(folders: folders, into: output)
                 printReport(report, folder: output, singleRun: false)
+            }
+        }
+    }
+}
+
+extension Train {
+    struct NTK: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ntk",
+            abstract: "Write the NTK of the config's network between two point sets.",
+            discussion: """
+                Analytic (infinite width, the config's architecture in the NTK parameterization) by default;
+                with --empirical, the finite network the config describes at its seeded initialisation.
+                Points files: one point a row, comma-separated numbers, an optional header line of names.
+                The output CSV holds one row per --x1 point with one number per --x2 point, no header.
+                """)
+
+        @Option(help: "The experiment config whose model section describes the network.")
+        var config: String
+
+        @Option(help: "Points file for the rows of the kernel.")
+        var x1: String?
+
+        @Option(help: "Points file for the columns (default: the --x1 points).")
+        var x2: String?
+
+        @Option(help: "1-D points FROM:TO:POINTS in place of --x1, e.g. --grid=-25:25:101.")
+        var grid: String?
+
+        @Flag(help: "The finite network's empirical NTK at initialisation, not the infinite-width one.")
+        var empirical = false
+
+        @Option(help: "Where to write the kernel as CSV.")
+        var out: String?
+
+        @Option(help: "Where to draw the kernel as an SVG heatmap (1-D inputs).")
+        var heatmap: String?
+
+        func validate() throws {
+            if (x1 == nil) == (grid == nil) { throw ValidationError("give the points with exactly one of --x1 FILE or --grid FROM:TO:POINTS") }
+            if grid != nil && parsedGrid == nil { throw ValidationError("--grid expects FROM:TO:POINTS, e.g. --grid=-25:25:101; got \"\(grid!)\"") }
+            if out == nil && heatmap == nil { throw ValidationError("nothing to write: give --out K.csv and/or --heatmap K.svg") }
+        }
+
+        var parsedGrid: KernelCommand.Points? {
+            guard let parts = grid?.split(separator: ":"), parts.count == 3,
+                  let from = Double(parts[0]), let to = Double(parts[1]), let points = Int(parts[2]) else { return nil }
+            return .grid(from: from, to: to, points: points)
+        }
+
+        func run() throws {
+            try exitingOnFailure {
+                let request = KernelCommand.Request(config: config, x1: parsedGrid ?? .file(x1!), x2: x2.map { .file($0) },
+                                                    empirical: empirical, output: out, heatmap: heatmap)
+                let shape = try KernelCommand.run(request)
+                print("\(empirical ? "empirical" : "infinite-width") NTK, \(shape[0]) x \(shape[1])"
+                      + (out.map { ": \($0)" } ?? "") + (heatmap.map { ", heatmap \($0)" } ?? ""))
             }
         }
     }

@@ -273,23 +273,23 @@ public enum ExperimentRunner {
     }
 
     /// R² on the training, validation (in distribution) and test (out of distribution) sets.
-    static func rSquaredMembers<Scalar>(_ data: ExperimentData<Scalar>, _ evaluate: (Tensor<Scalar>) -> Tensor<Scalar>) -> [JSONMember] {
-        var members = [JSONMember("trainR2", .number(rSquared(predictions: evaluate(data.train.inputs), targets: data.train.targets)))]
+    static func rSquaredMembers<Scalar>(_ data: ExperimentData<Scalar>, _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows -> [JSONMember] {
+        var members = [JSONMember("trainR2", .number(rSquared(predictions: try evaluate(data.train.inputs), targets: data.train.targets)))]
         if let validation = data.validation {
-            members.append(JSONMember("validationR2", .number(rSquared(predictions: evaluate(validation.inputs), targets: validation.targets))))
+            members.append(JSONMember("validationR2", .number(rSquared(predictions: try evaluate(validation.inputs), targets: validation.targets))))
         }
         if let test = data.test {
-            members.append(JSONMember("testR2", .number(rSquared(predictions: evaluate(test.inputs), targets: test.targets))))
+            members.append(JSONMember("testR2", .number(rSquared(predictions: try evaluate(test.inputs), targets: test.targets))))
         }
         return members
     }
 
     /// The 1-D prediction curve (the paper's Figure 1), for 1-D inputs.
     static func predictionCurve<Scalar>(_ config: ExperimentConfig, data: ExperimentData<Scalar>,
-                                        _ evaluate: (Tensor<Scalar>) -> Tensor<Scalar>) -> PredictionCurve? {
+                                        _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows -> PredictionCurve? {
         guard data.train.inputDim == 1 else { return nil }
         let curve = config.evaluation.curve ?? defaultCurve(data)
-        let (inputs, predictions) = ExtrapolationMeasurement.predictionCurve(curve, as: Scalar.self, evaluate)
+        let (inputs, predictions) = try ExtrapolationMeasurement.predictionCurve(curve, as: Scalar.self, evaluate)
         return PredictionCurve(inputs: inputs, predictions: predictions)
     }
 

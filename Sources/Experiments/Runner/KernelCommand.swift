@@ -1,0 +1,114 @@
+/// `train ntk`: a network's NTK between two point sets, analytic (infinite width) or empirical
+/// (the finite network the config describes, at its seeded initialisation), as a CSV matrix and,
+/// for 1-D inputs, a heatmap (the paper's Figure 2).
+public enum KernelCommand {
+    /// Where the points come from.
+    public enum Points: Sendable {
+        /// A CSV file: one point a row, comma-separated numbers, an optional header line of names.
+        case file(String)
+        /// `points` evenly spaced 1-D inputs from `from` to `to`.
+        case grid(from: Double, to: Double, points: Int)
+    }
+
+    public struct Request: Sendable {
+        public var config: String
+        public var x1: Points
+        public var x2: Points?
+        public var empirical: Bool
+        public var output: String?
+        public var heatmap: String?
+        public init(config: String, x1: Points, x2: Points?, empirical: Bool, output: String?, heatmap: String?) {
+            (self.config, self.x1, self.x2, self.empirical, self.output, self.heatmap) = (config, x1, x2, empirical, output, heatmap)
+        }
+    }
+
+    /// Computes the kernel and writes what was asked; returns its shape.
+    @discardableResult
+    public static func run(_ request: Request) throws -> [Int] {
+        let plan = try ExperimentPlan.load(path: request.config, memoryLimitBytes: MemoryEstimate.availableBytes())
+        let config = plan.base
+        let x1 = try points(request.x1)
+        let x2 = try request.x2.map(points)
+        if let x2, x2.columns != x1.columns {
+            throw UsageError("--x1 has \(x1.columns) features but --x2 has \(x2.columns)")
+        }
+        let kernel: Tensor<Double>
+        if request.empirical {
+            guard case .finite(let width) = config.model.width else {
+                throw UsageError("\(request.config): model.width is \"infinite\": --empirical needs a finite network")
+            }
+            var generator = Xoshiro256StarStar(seed: config.seed, stream: .initialization)
+            let network: Sequential<Double> = ExperimentRunner.modelDescription(config.model, inputSize: x1.columns, width: width)
+                .build(generator: &generator)
+            kernel = try network.empiricalTangentKernel(x1, x2)
+        } else {
+            guard config.model.parameterization == .ntk else {
+                throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic kernel describes the "
+                                 + "\"ntk\" parameterization (set it, or pass --empirical for this network's kernel at initialisation)")
+            }
+            kernel = try ExperimentRunner.analyticNetwork(config.model, inputSize: x1.columns).infiniteWidthKernel(x1, x2).ntk
+        }
+        if let output = request.output {
+            let rows = kernel.array2D.map { $0.map(plainNumber).joined(separator: ",") }
+            try AtomicFile.write(rows.joined(separator: "\n") + "\n", to: output)
+        }
+        if let heatmap = request.heatmap {
+            guard x1.columns == 1, x2 == nil || x2!.columns == 1 else {
+                throw UsageError("--heatmap draws 1-D inputs only; these points have \(x1.columns) features")
+            }
+            let title = (request.empirical ? "Empirical NTK at initialisation" : "Infinite-width NTK") + ": \(config.name)"
+            try KernelHeatmap(rowInputs: x1.scalars, columnInputs: (x2 ?? x1).scalars, values: kernel.array2D, title: title)
+                .write(to: heatmap)
+        }
+        return kernel.shape
+    }
+
+    static func points(_ source: Points) throws -> Tensor<Double> {
+        switch source {
+        case let .grid(from, to, count):
+            guard count >= 1, count <= 100_000, from.isFinite, to.isFinite else {
+                throw UsageError("--grid expects FROM:TO:POINTS with finite bounds and 1 to 100000 points")
+            }
+            let values = (0..<count).map { count == 1 ? from : from + (to - from) * Double($0) / Double(count - 1) }
+            return Tensor(shape: [count, 1], scalars: values)
+        case let .file(path):
+            return try readPoints(path)
+        }
+    }
+
+    /// Reads a points file: comma-separated finite numbers, the same count on every row; a first
+    /// line with a field that is not a number is a header of names and is skipped.
+    static func readPoints(_ path: String) throws -> Tensor<Double> {
+        let text: String
+        do { text = try AtomicFile.readText(path) } catch { throw UsageError("\(error)") }
+        var rows: [[Double]] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingSuffix(while: { $0 == "\r" || $0 == " " })
+            if trimmed.isEmpty { continue }
+            let fields = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: " ") }
+            let numbers = fields.map { Double($0) }
+            if index == 0 && numbers.contains(where: { $0 == nil }) { continue }  // a header of names
+            for (column, number) in numbers.enumerated() where number == nil || !number!.isFinite {
+                throw UsageError("\(path): row \(index + 1), column \(column + 1): expected a finite number, found \"\(fields[column])\"")
+            }
+            if let first = rows.first, first.count != fields.count {
+                throw UsageError("\(path): row \(index + 1) has \(fields.count) numbers but the first point has \(first.count)")
+            }
+            rows.append(numbers.map { $0! })
+        }
+        guard !rows.isEmpty else { throw UsageError("\(path): no points (expected one comma-separated point a row)") }
+        return Tensor(rows)
+    }
+}
+
+extension Substring {
+    func trimmingSuffix(while predicate: (Character) -> Bool) -> Substring {
+        var end = endIndex
+        while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
+        return self[startIndex..<end]
+    }
+
+    func trimmingCharacters(in set: String) -> String {
+        String(drop { set.contains($0) }.trimmingSuffix(while: { set.contains($0) }))
+    }
+}
