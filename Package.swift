@@ -33,6 +33,9 @@ let package = Package(
         .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
         // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.
         .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments"]),
+        // Fuzzed inputs, crash and resume, determinism, divergence, output-folder failures. Depends
+        // on `train` so the command is built: some tests run it as a child process.
+        .testTarget(name: "RobustnessTests", dependencies: ["Experiments", "train"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -175,6 +175,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// The 0-based indices of the hidden layers followed by a LayerNorm (after the Dense,
     /// before the activation), ascending.
     public var layerNormIndices: [Int] { layerNorm.hiddenLayerIndices(hiddenLayers: hiddenLayers) }
+
+    /// How many hidden layers are followed by a LayerNorm, without listing them (a config may
+    /// ask for 2^52 layers, and is refused only once this count is known).
+    public var layerNormCount: Int { layerNorm.count(hiddenLayers: hiddenLayers) }
 }
 
 /// The number of units in each hidden layer, or the infinite-width limit (analytic NTK
@@ -200,6 +204,16 @@ public enum LayerNormPlacement: Sendable, Equatable {
         case .last: hiddenLayers > 0 ? [hiddenLayers - 1] : []
         case .every: Array(0..<hiddenLayers)
         case .layers(let indices): indices
+        }
+    }
+
+    /// The number of ``hiddenLayerIndices(hiddenLayers:)``, computed without building the list.
+    public func count(hiddenLayers: Int) -> Int {
+        switch self {
+        case .none: 0
+        case .first, .last: hiddenLayers > 0 ? 1 : 0
+        case .every: max(hiddenLayers, 0)
+        case .layers(let indices): indices.count
         }
     }
 }

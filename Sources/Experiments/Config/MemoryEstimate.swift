@@ -48,7 +48,7 @@ public struct MemoryEstimate: Sendable {
         case .finite(let units):
             let width = Double(units)
             let layers = Double(config.model.hiddenLayers)
-            let layerNorms = Double(config.model.layerNormIndices.count)
+            let layerNorms = Double(config.model.layerNormCount)
             let affine = config.model.layerNormAffine ? 2 * width * layerNorms : 0
             let parameters = inputDim * width + width + (layers - 1) * (width * width + width) + width + 1 + affine
             parameterCount = parameters
@@ -63,8 +63,10 @@ public struct MemoryEstimate: Sendable {
             let batch = Double(config.training.batchSize.resolved(trainingSamples: Int(min(samples, 0x1p52))))
             let evaluationBatch = min(directions * gridSize, Double(evaluationBatchRows))
             let rows = max(batch, evaluationBatch)
-            parts.append(Part(name: "activations", bytes: 4 * rows * width * layers * scalarBytes,
-                              key: config.training.batchSize == .full ? "data.trainSize" : "training.batchSize"))
+            // Named after the largest of its three factors: 2^40 hidden layers are not fixed by fewer rows.
+            let rowsKey = config.training.batchSize == .full ? "data.trainSize" : "training.batchSize"
+            let activationsKey = layers > max(rows, width) ? "model.hiddenLayers" : width > rows ? "model.width" : rowsKey
+            parts.append(Part(name: "activations", bytes: 4 * rows * width * layers * scalarBytes, key: activationsKey))
         }
         self.parts = parts
     }

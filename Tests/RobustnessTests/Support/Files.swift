@@ -1,0 +1,101 @@
+import Experiments
+import Foundation
+
+/// The project's root folder, found from this file's path (tests may run from any directory).
+let projectRoot: String = {
+    var components = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    components.removeLast(4)  // Tests/RobustnessTests/Support/Files.swift
+    return components.joined(separator: "/")
+}()
+
+/// Runs `body` with a fresh empty folder, removed afterwards with everything in it.
+func withTemporaryFolder<R>(_ body: (String) throws -> R) throws -> R {
+    var template = Array((NSTemporaryDirectory() + "finitewidth-robust-XXXXXX").utf8CString)
+    let path = try template.withUnsafeMutableBufferPointer { buffer -> String in
+        guard let result = mkdtemp(buffer.baseAddress!) else { throw FileError(path: "mkdtemp", problem: "failed") }
+        return String(cString: result)
+    }
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
+
+/// Every file below `folder`, as paths relative to it, sorted.
+func filesBelow(_ folder: String) -> [String] {
+    var found: [String] = []
+    for name in FileSystem.contents(of: folder) {
+        let path = folder + "/" + name
+        if FileSystem.isFolder(path) {
+            found += filesBelow(path).map { name + "/" + $0 }
+        } else {
+            found.append(name)
+        }
+    }
+    return found.sorted()
+}
+
+/// Whether a file name is one of `AtomicFile`'s temporary names (`<name>.tmp-<pid>-<random>`).
+func isTemporaryName(_ name: String) -> Bool { name.contains(".tmp-") }
+
+/// What is wrong with the files below a run folder: each must be complete and valid for its
+/// kind (JSON that parses, safetensors that decode, CSV of numbers, a whole SVG document), or,
+/// when `allowTemporaries`, a temporary file a killed writer left (never a torn final file).
+/// Empty when everything is sound.
+func runFolderProblems(_ folder: String, allowTemporaries: Bool) -> [String] {
+    var problems: [String] = []
+    for relative in filesBelow(folder) {
+        let path = folder + "/" + relative
+        let name = String(relative.split(separator: "/").last ?? "")
+        if isTemporaryName(name) {
+            if !allowTemporaries { problems.append("\(relative): temporary file left behind") }
+            continue
+        }
+        do {
+            if let problem = try fileProblem(path: path, name: name) { problems.append("\(relative): \(problem)") }
+        } catch {
+            problems.append("\(relative): \(error)")
+        }
+    }
+    return problems
+}
+
+private func fileProblem(path: String, name: String) throws -> String? {
+    if name.hasSuffix(".json") {
+        let json = try JSONValue.parse(AtomicFile.readText(path))
+        if name == "config.json" { _ = try ExperimentPlan.parse(json.rendered(), file: path, memoryLimitBytes: .infinity) }
+        if name == "metrics.json" || name == "metrics-partial.json" {
+            if RunMetrics(json: json) == nil { return "not a metrics file" }
+        }
+        return nil
+    }
+    if name.hasSuffix(".safetensors") {
+        let file = try Safetensors.read(path)
+        if name == "checkpoint.safetensors", file.metadata?["format"] != TrainingCheckpoint.format {
+            return "checkpoint without its format metadata"
+        }
+        return nil
+    }
+    if name.hasSuffix(".csv") {
+        let table = try CSVTable(text: AtomicFile.readText(path), file: path)
+        for column in table.columnNames.indices where !["variant"].contains(table.columnNames[column]) {
+            for (row, fields) in table.rows.enumerated() where Double(fields[column]) == nil && fields[column] != "nan" {
+                return "row \(table.lineNumbers[row]), column \(table.columnNames[column]): \"\(fields[column])\" is not a number"
+            }
+        }
+        return nil
+    }
+    if name.hasSuffix(".svg") {
+        let text = try AtomicFile.readText(path)
+        return text.hasPrefix("<?xml") && text.hasSuffix("</svg>\n") ? nil : "not a whole SVG document"
+    }
+    return "unexpected file"
+}
+
+/// The file's bytes, or nil when it cannot be read.
+func contentsOrNil(_ path: String) -> [UInt8]? { try? AtomicFile.read(path) }
+
+/// `metrics.json` without the members that measure the machine rather than the computation.
+func metricsWithoutWallTime(_ path: String) throws -> JSONValue {
+    let json = try JSONValue.parse(AtomicFile.readText(path))
+    guard case .object(let members) = json else { return json }
+    return .object(members.filter { $0.key != "wallTimeSeconds" })
+}
