@@ -1,12 +1,24 @@
 import Glibc
 
-/// A loss that stopped being a number: training cannot continue.
+/// A loss or a parameter that stopped being a number: training cannot continue.
 public struct DivergenceError: Error, CustomStringConvertible {
     public let epoch: Int
+    /// The non-finite loss; or, when `parametersNonFinite`, the epoch's last (finite) loss.
     public let loss: Double
     public let learningRate: Double
+    /// Whether the loss was still a number but an update made a parameter infinite or NaN.
+    public var parametersNonFinite = false
+
+    public init(epoch: Int, loss: Double, learningRate: Double, parametersNonFinite: Bool = false) {
+        self.epoch = epoch
+        self.loss = loss
+        self.learningRate = learningRate
+        self.parametersNonFinite = parametersNonFinite
+    }
+
     public var description: String {
-        "training diverged at epoch \(epoch): the loss is \(loss). The likely cause is a learning rate "
+        let what = parametersNonFinite ? "a parameter became infinite or NaN (the loss was \(loss))" : "the loss is \(loss)"
+        return "training diverged at epoch \(epoch): \(what). The likely cause is a learning rate "
             + "too large for this network (\(learningRate)); try \(learningRate / 10) or lower"
     }
 }
@@ -33,8 +45,8 @@ public final class Trainer<Scalar: BLASScalar> {
 
     public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
                 targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar) {
-        precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows,
-                     "Trainer: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows")
+        precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
+                     "Trainer: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         self.model = model
         self.optimizer = optimizer
         self.inputs = inputs
@@ -50,12 +62,38 @@ public final class Trainer<Scalar: BLASScalar> {
         remainderTargets = Tensor(uninitializedShape: [remainder, targets.columns])
     }
 
+    /// Optimizer steps per epoch: one per batch, the last batch possibly short.
+    public var batchesPerEpoch: Int { (inputs.rows + batchSize - 1) / batchSize }
+
     /// Runs one epoch and returns its loss (the row-weighted mean over its batches).
-    /// - Throws: `DivergenceError` when a loss is NaN or infinite; the parameters are then left
-    ///   as they were before that step.
+    /// - Throws: `DivergenceError` when a loss is NaN or infinite (the parameters are then left
+    ///   as they were before that step), or when the epoch's updates left a parameter infinite or
+    ///   NaN. Either way a checkpoint saved after an earlier epoch holds finite parameters.
     @discardableResult
     public func runEpoch() throws -> Double {
         epoch += 1
+        let loss = try runBatches()
+        // One pass over the parameters per epoch (a step costs far more): a loss computed before
+        // the last update cannot show that this update overflowed.
+        if !parametersAreFinite {
+            throw DivergenceError(epoch: epoch, loss: loss, learningRate: optimizer.learningRate, parametersNonFinite: true)
+        }
+        return loss
+    }
+
+    /// Whether every parameter is a finite number.
+    public var parametersAreFinite: Bool {
+        for parameter in optimizer.parameters {
+            let finite = parameter.value.withUnsafeBufferPointer { values in
+                for value in values where !value.isFinite { return false }
+                return true
+            }
+            if !finite { return false }
+        }
+        return true
+    }
+
+    func runBatches() throws -> Double {
         let rows = inputs.rows
         if batchSize == rows {
             let loss = try step(tape: tape, inputs: inputs, targets: targets)
