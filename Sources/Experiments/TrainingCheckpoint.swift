@@ -49,17 +49,44 @@ public struct TrainingCheckpoint {
             return value
         }
         let epoch = try integer("epoch"), step = try integer("optimizerStep")
-        let words = (metadata["generatorState"] ?? "").split(separator: ",").compactMap { UInt64($0) }
-        guard words.count == 4, words != [0, 0, 0, 0] else { throw fail("metadata \"generatorState\" should be four 64-bit words, not all zero") }
+        // The trainer advances both together, so a step count that does not match is a file
+        // from another batch size, or a damaged one (Int.max would overflow on the next epoch).
+        guard epoch <= largestSize else { throw fail("metadata \"epoch\" is \(epoch), more epochs than any config allows") }
+        let (expectedStep, overflow) = epoch.multipliedReportingOverflow(by: trainer.batchesPerEpoch)
+        guard !overflow, step == expectedStep else {
+            throw fail("metadata \"optimizerStep\" is \(step), but \(epoch) epochs of \(trainer.batchesPerEpoch) batches make "
+                + "\(overflow ? "more than 64 bits can count" : "\(expectedStep)") steps (was the checkpoint written with another batch size?)")
+        }
+        let wordTexts = (metadata["generatorState"] ?? "").split(separator: ",", omittingEmptySubsequences: false)
+        let words = wordTexts.compactMap { UInt64($0) }
+        guard wordTexts.count == 4, words.count == 4, words != [0, 0, 0, 0] else {
+            throw fail("metadata \"generatorState\" should be four 64-bit words, not all zero")
+        }
+        var spareNormal: Double?
+        if let text = metadata["generatorSpareNormal"] {
+            guard let value = Double(text), value.isFinite else {
+                throw fail("metadata \"generatorSpareNormal\" should be a finite number, found \"\(text)\"")
+            }
+            spareNormal = value
+        }
         var lossCurve: [LossRecord] = []
-        for entry in (metadata["lossCurve"] ?? "").split(separator: ",") {
-            let parts = entry.split(separator: ":")
-            guard parts.count == 2, let e = Int(parts[0]), let loss = Double(parts[1]) else {
-                throw fail("metadata \"lossCurve\" has a malformed entry \"\(entry)\"")
+        let curveText = metadata["lossCurve"] ?? ""
+        for entry in curveText.isEmpty ? [] : curveText.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = entry.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let e = Int(parts[0]), let loss = Double(parts[1]),
+                  e >= 1, e <= epoch, e > (lossCurve.last?.epoch ?? 0) else {
+                throw fail("metadata \"lossCurve\" has a malformed entry \"\(entry.prefix(40))\" (expected epoch:loss, "
+                    + "epochs ascending from 1 to the checkpoint's \(epoch))")
             }
             lossCurve.append(LossRecord(epoch: e, loss: loss))
         }
-        let wallTime = Double(metadata["wallTimeSeconds"] ?? "") ?? 0
+        var wallTime = 0.0
+        if let text = metadata["wallTimeSeconds"] {
+            guard let value = Double(text), value.isFinite, value >= 0 else {
+                throw fail("metadata \"wallTimeSeconds\" should be a number of seconds, found \"\(text)\"")
+            }
+            wallTime = value
+        }
 
         var modelDict: [String: Tensor<Scalar>] = [:]
         var optimizerBuffers = trainer.optimizer.state.buffers.map { _ in [String: Tensor<Scalar>]() }
@@ -68,6 +95,10 @@ public struct TrainingCheckpoint {
             let converted: Tensor<Scalar>
             do { converted = try tensor.tensor(as: Scalar.self) } catch { throw fail("tensor '\(name)': \(error)") }
             if name.hasPrefix("model.") {
+                // Training stops before saving a parameter that is not a number, so this file was damaged.
+                guard converted.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
+                    throw fail("tensor '\(name)' holds infinite or NaN values; a checkpoint is only written with finite parameters")
+                }
                 modelDict[String(name.dropFirst("model.".count))] = converted
             } else if name.hasPrefix("optimizer.") {
                 let parts = name.split(separator: ".", maxSplits: 2)
@@ -89,7 +120,7 @@ public struct TrainingCheckpoint {
         do { try trainer.model.load(stateDict: modelDict) } catch { throw fail("\(error)") }
         trainer.optimizer.state = OptimizerState(step: step, buffers: optimizerBuffers)
         var generator = Xoshiro256StarStar(state: (words[0], words[1], words[2], words[3]))
-        generator.spareNormal = metadata["generatorSpareNormal"].flatMap(Double.init)
+        generator.spareNormal = spareNormal
         trainer.generator = generator
         trainer.epoch = epoch
         return TrainingCheckpoint(epoch: epoch, lossCurve: lossCurve, wallTimeSeconds: wallTime)
