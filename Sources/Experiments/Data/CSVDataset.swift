@@ -12,11 +12,15 @@ extension CSVDataConfig {
     /// ``load(seed:as:)`` for a table already read.
     public func prepare<Scalar: BLASScalar>(_ table: CSVTable, seed: UInt64, as type: Scalar.Type = Scalar.self) throws(CSVError) -> ExperimentData<Scalar> {
         var featureColumns: [[Double]] = []
+        var columnIndices: [Int] = []
         for (index, feature) in features.enumerated() {
             let column = try table.columnIndex(named: feature, requestedBy: "data.features[\(index)]")
             featureColumns.append(try table.numbers(inColumn: column))
+            columnIndices.append(column)
         }
-        let targets = try table.numbers(inColumn: table.columnIndex(named: target, requestedBy: "data.target"))
+        let targetColumn = try table.columnIndex(named: target, requestedBy: "data.target")
+        let targets = try table.numbers(inColumn: targetColumn)
+        columnIndices.append(targetColumn)
         let rows = (0..<table.rows.count).map { row in featureColumns.map { $0[row] } }
 
         var trainRows = Array(0..<rows.count)
@@ -44,14 +48,41 @@ extension CSVDataConfig {
         let standardization = standardize
             ? Standardization(fittingRows: trainRows.map { rows[$0] }, targets: trainRows.map { targets[$0] })
             : nil
-        func dataset(_ selection: [Int]) -> Dataset<Scalar> {
-            let inputs = selection.map { standardization?.standardized(features: rows[$0]) ?? rows[$0] }
-            let outputs = selection.map { standardization?.standardized(target: targets[$0]) ?? targets[$0] }
+        func columnName(_ position: Int) -> String {
+            "\"\(table.columnNames[columnIndices[position]])\" (column \(columnIndices[position] + 1))"
+        }
+        if let standardization {
+            let means = standardization.featureMeans + [standardization.targetMean]
+            let scales = standardization.featureScales + [standardization.targetScale]
+            if let position = means.indices.first(where: { !means[$0].isFinite || !scales[$0].isFinite }) {
+                throw CSVError(file: table.file, column: columnName(position),
+                               problem: "the values are too large to standardize: their mean or spread overflows a Double; rescale the column")
+            }
+        }
+        // Every value, scaled and in the run's precision, must be a number: a network trained on
+        // infinities would only report a divergence and blame the learning rate.
+        func dataset(_ selection: [Int]) throws(CSVError) -> Dataset<Scalar> {
+            var inputs: [[Double]] = [], outputs: [Double] = []
+            inputs.reserveCapacity(selection.count)
+            outputs.reserveCapacity(selection.count)
+            for row in selection {
+                let features = standardization?.standardized(features: rows[row]) ?? rows[row]
+                let target = standardization?.standardized(target: targets[row]) ?? targets[row]
+                for (position, value) in (features + [target]).enumerated() where !Scalar(value).isFinite {
+                    let raw = position < features.count ? rows[row][position] : targets[row]
+                    let scaled = standardization == nil ? "" : " (standardized: \(value))"
+                    throw CSVError(file: table.file, row: table.lineNumbers[row], column: columnName(position),
+                                   problem: "\(raw)\(scaled) does not fit in \(Scalar.self == Float.self ? "float32" : "float64"); "
+                                       + "rescale the column" + (Scalar.self == Float.self ? " or use \"precision\": \"float64\"" : ""))
+                }
+                inputs.append(features)
+                outputs.append(target)
+            }
             return Dataset(inputRows: inputs, targets: outputs)
         }
-        return ExperimentData(train: dataset(trainRows),
-                              validation: validationRows.isEmpty ? nil : dataset(validationRows),
-                              test: testRows.isEmpty ? nil : dataset(testRows),
+        return ExperimentData(train: try dataset(trainRows),
+                              validation: validationRows.isEmpty ? nil : try dataset(validationRows),
+                              test: testRows.isEmpty ? nil : try dataset(testRows),
                               standardization: standardization, featureNames: features)
     }
 }

@@ -67,7 +67,8 @@ extension ExperimentData {
 public struct Standardization: Sendable, Equatable {
     public var featureMeans: [Double]
     /// Population standard deviations (divided by n, as scikit-learn's StandardScaler); a constant
-    /// column gets 1 so it is only centred.
+    /// column gets 1 so it is only centred. Infinite or NaN when the values are too large for a
+    /// Double mean and variance (a column of 1e308s), so the caller can refuse them.
     public var featureScales: [Double]
     public var targetMean: Double
     public var targetScale: Double
@@ -90,7 +91,7 @@ public struct Standardization: Sendable, Equatable {
         let mean = values.reduce(0, +) / Double(values.count)
         let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
         let scale = variance.squareRoot()
-        return (mean, scale > 0 && scale.isFinite ? scale : 1)
+        return (mean, scale == 0 ? 1 : scale)
     }
 
     /// One row of features, scaled.
