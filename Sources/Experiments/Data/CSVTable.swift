@@ -61,11 +61,15 @@ public struct CSVTable: Sendable {
         for (index, name) in header.enumerated() where name.isEmpty {
             throw CSVError(file: file, row: 1, column: "column \(index + 1)", problem: "empty column name in the header")
         }
+        // A dictionary, not a search of the names before each one: a header of 100,000 columns
+        // would take 5 * 10^9 comparisons.
+        var firstColumn: [String: Int] = [:]
         for (index, name) in header.enumerated() {
-            if let earlier = header[..<index].firstIndex(of: name) {
+            if let earlier = firstColumn[name] {
                 throw CSVError(file: file, row: 1, column: "column \(index + 1)",
                                problem: "the column name \"\(name)\" is already used by column \(earlier + 1)")
             }
+            firstColumn[name] = index
         }
         var rows: [[String]] = []
         var lineNumbers: [Int] = []
