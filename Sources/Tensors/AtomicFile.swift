@@ -14,9 +14,12 @@ public struct FileError: Error, CustomStringConvertible, Equatable {
 /// Writes and reads whole files. Writes go to a temporary name in the same folder, are flushed
 /// to disk, then renamed over the target, so a crash or a full disk never leaves a torn file.
 public enum AtomicFile {
+    /// The infix of temporary names: `<path>.tmp-<pid>-<random>`.
+    static let temporaryInfix = ".tmp-"
+
     /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
     public static func write(_ bytes: some Collection<UInt8>, to path: String) throws {
-        let temporary = "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let temporary = "\(path)\(temporaryInfix)\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw FileError(path: path, problem: "cannot create: \(errorText())") }
         var failure: String?
@@ -71,6 +74,29 @@ public enum AtomicFile {
             throw FileError(path: path, problem: "not valid UTF-8 text")
         }
         return text
+    }
+
+    /// Removes the temporary files that writers killed mid-write (SIGKILL, power loss) left in
+    /// `folder`; those of a process still running are kept.
+    /// - Returns: the names removed.
+    @discardableResult
+    public static func removeAbandonedTemporaryFiles(in folder: String) -> [String] {
+        guard let directory = opendir(folder) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        }
+        closedir(directory)
+        var removed: [String] = []
+        for name in names {
+            guard let infix = name.ranges(of: temporaryInfix).last else { continue }
+            let suffix = name[infix.upperBound...].split(separator: "-")
+            guard suffix.count == 2, let pid = Int32(suffix[0]), UInt64(suffix[1]) != nil else { continue }
+            // kill(pid, 0) fails with ESRCH when no such process exists.
+            let alive = pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH
+            if !alive && unlink(folder + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed.sorted()
     }
 
     static func errorText() -> String { String(cString: strerror(errno)) }

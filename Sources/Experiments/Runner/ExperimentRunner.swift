@@ -78,13 +78,17 @@ public enum ExperimentRunner {
             throw UsageError("--init-from \(initFrom): no such file")
         }
         let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        let separateFolders = usesRunFolders(plan, options)
+        let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         try checkDataFiles(selected)
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
-
-        let separateFolders = usesRunFolders(plan, options)
-        let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         for folder in folders { try FileSystem.createFolder(folder) }
+        if options.resume {
+            // A process killed while writing leaves its temporary file; the file it was writing
+            // is whole or absent, and is written again.
+            for folder in Set([output] + folders) { AtomicFile.removeAbandonedTemporaryFiles(in: folder) }
+        }
 
         let workers = max(1, min(options.threads, selected.count))
         // Parallel runs each get one BLAS thread; a single run gets all of them.
@@ -138,6 +142,8 @@ public enum ExperimentRunner {
     static func execute(_ run: ExperimentPlan.Run, folder: String, options: RunnerOptions, threads: Int,
                         progress: ProgressReporter) throws -> RunRecord {
         if options.resume, let record = try? RunRecord.load(folder: folder) {
+            // Killed between writing metrics.json and removing the checkpoint: the run is whole.
+            FileSystem.remove(folder + "/checkpoint.safetensors")
             progress.message("\(identifier(run)): already finished, kept as it is")
             return record
         }
@@ -171,15 +177,19 @@ public enum ExperimentRunner {
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder))
 
         let checkpointPath = folder + "/checkpoint.safetensors"
+        let training = config.training
         var lossCurve: [LossRecord] = []
         var previousWallTime = 0.0
         if options.resume && FileSystem.exists(checkpointPath) {
             let restored = try TrainingCheckpoint.restore(trainer, from: checkpointPath)
+            guard restored.epoch <= training.epochs else {
+                throw CheckpointError(path: checkpointPath, problem: "it is at epoch \(restored.epoch), past the config's "
+                    + "\(training.epochs) epochs; was it written with another config?")
+            }
             lossCurve = restored.lossCurve
             previousWallTime = restored.wallTimeSeconds
             progress.message("\(id): resuming at epoch \(restored.epoch)")
         }
-        let training = config.training
         let checkpointEvery = training.checkpointEvery ?? max(training.epochs / 10, 1)
         let start = monotonicSeconds()
         func wallTime() -> Double { previousWallTime + monotonicSeconds() - start }

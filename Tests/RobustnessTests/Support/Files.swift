@@ -93,9 +93,15 @@ private func fileProblem(path: String, name: String) throws -> String? {
 /// The file's bytes, or nil when it cannot be read.
 func contentsOrNil(_ path: String) -> [UInt8]? { try? AtomicFile.read(path) }
 
-/// `metrics.json` without the members that measure the machine rather than the computation.
+/// A `metrics.json` without its wall times (at any depth: a sweep's lists each run's), which
+/// measure the machine rather than the computation.
 func metricsWithoutWallTime(_ path: String) throws -> JSONValue {
-    let json = try JSONValue.parse(AtomicFile.readText(path))
-    guard case .object(let members) = json else { return json }
-    return .object(members.filter { $0.key != "wallTimeSeconds" })
+    func strip(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let members): .object(members.filter { $0.key != "wallTimeSeconds" }.map { JSONMember($0.key, strip($0.value)) })
+        case .array(let elements): .array(elements.map(strip))
+        default: value
+        }
+    }
+    return strip(try JSONValue.parse(AtomicFile.readText(path)))
 }
