@@ -81,6 +81,8 @@ public enum ExperimentRunner {
         let separateFolders = usesRunFolders(plan, options)
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         try checkDataFiles(selected)
+        if let initFrom = options.initFrom { try checkInitFrom(initFrom, runs: selected) }
+        if options.resume { try checkCheckpoints(selected, folders: folders) }
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
         for folder in folders { try FileSystem.createFolder(folder) }
@@ -134,6 +136,50 @@ public enum ExperimentRunner {
                 _ = try ExperimentData<Double>.load(run.config.data, seed: run.seed)
             } catch {
                 throw UsageError("\(error)")
+            }
+        }
+    }
+
+    /// Reads the `--init-from` file once before any work, so a damaged or mismatched file is one
+    /// clear error (exit 2) rather than a failure of every run: it must decode, hold finite
+    /// numbers, and fit each network of the runs by names and shapes.
+    static func checkInitFrom(_ path: String, runs: [ExperimentPlan.Run]) throws {
+        let file: SafetensorsFile
+        do { file = try Safetensors.read(path) } catch { throw UsageError("--init-from \(error)") }
+        for (name, tensor) in file.tensors.sorted(by: { $0.key < $1.key })
+        where !tensor.converted(to: Double.self).withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) {
+            throw UsageError("--init-from \(path): tensor '\(name)' holds infinite or NaN values")
+        }
+        let parameters = file.tensors.mapValues { $0.converted(to: Float.self) }
+        var checked: [MLPDescription] = []
+        for run in runs {
+            guard case .finite(let width) = run.config.model.width else { continue }
+            let description = modelDescription(run.config.model, inputSize: run.config.data.inputDim, width: width)
+            guard !checked.contains(description) else { continue }
+            checked.append(description)
+            var generator = Xoshiro256StarStar(seed: 0)
+            let model: Sequential<Float> = description.build(generator: &generator)
+            do {
+                try model.load(stateDict: parameters)
+            } catch {
+                throw UsageError("--init-from \(path) does not fit the network of run \(identifier(run)): \(error)")
+            }
+        }
+    }
+
+    /// Reads the checkpoint of every unfinished run before `--resume` starts any, so a damaged
+    /// one is one clear error (exit 2) saying what to do, not a failed run among finished ones.
+    static func checkCheckpoints(_ runs: [ExperimentPlan.Run], folders: [String]) throws {
+        for (run, folder) in zip(runs, folders) {
+            let path = folder + "/checkpoint.safetensors"
+            guard FileSystem.exists(path), (try? RunRecord.load(folder: folder)) == nil else { continue }
+            do {
+                let file = try Safetensors.read(path)
+                guard file.metadata?["format"] == TrainingCheckpoint.format else {
+                    throw CheckpointError(path: path, problem: "not a FiniteWidth training checkpoint")
+                }
+            } catch {
+                throw UsageError("cannot resume \(identifier(run)): \(error). Delete \(path) to start that run over")
             }
         }
     }
