@@ -241,6 +241,7 @@ public enum ExperimentRunner {
         func wallTime() -> Double { previousWallTime + monotonicSeconds() - start }
 
         var lastLoss = lossCurve.last?.loss ?? .nan
+        var finalLoss = Double.nan
         var stoppedEarly = false
         do {
             while trainer.epoch < training.epochs {
@@ -258,10 +259,14 @@ public enum ExperimentRunner {
                     try TrainingCheckpoint.save(trainer, lossCurve: lossCurve, wallTimeSeconds: wallTime(), to: checkpointPath)
                 }
             }
+            finalLoss = trainer.evaluateLoss()
+            if !finalLoss.isFinite {
+                throw DivergenceError(epoch: trainer.epoch, loss: finalLoss, learningRate: trainer.optimizer.learningRate)
+            }
         } catch let divergence as DivergenceError {
             // Keep what a researcher needs to see what happened: the metrics so far; the last
             // checkpoint (finite, saved before the blow-up) stays in the folder.
-            lossCurve.append(LossRecord(epoch: divergence.epoch, loss: divergence.loss))
+            if lossCurve.last?.epoch != divergence.epoch { lossCurve.append(LossRecord(epoch: divergence.epoch, loss: divergence.loss)) }
             let partial = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                      threads: threads, wallTimeSeconds: wallTime(), lossCurve: lossCurve,
                                      finalTrainLoss: divergence.loss, epochsRun: divergence.epoch,
@@ -271,7 +276,6 @@ public enum ExperimentRunner {
             throw divergence
         }
         _ = stoppedEarly
-        let finalLoss = trainer.evaluateLoss()
         let tape = Tape<Scalar>()
         let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
         let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
