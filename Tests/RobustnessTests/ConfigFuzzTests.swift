@@ -83,6 +83,17 @@ let configSeeds: [String] = {
         print("config fuzz: \(sizes.count * hostileNumbers.count * 2) hostile sizes, \(outcomes)")
     }
 
+    /// Found by libFuzzer (scripts/fuzz config): a backslash before a raw newline in a string was
+    /// quoted into the message as is, and so was a key holding an escaped newline, splitting one
+    /// problem over two lines, the second without the file's name.
+    @Test(arguments: ["{  \"seerision\": \"float6\\\\\\\\\\\\\\\n\0\0\0\0\0\0\0n\":}\n}\n",
+                      #"{"a\nb": 1, "a\nb": 2}"#, #"{"a\nb" 1}"#, "{\"a\": \"\\\t\"}"])
+    func everyProblemIsOneLineNamingTheFile(_ text: String) {
+        var outcomes = Outcomes()
+        outcomes.check(text, label: text)
+        #expect(outcomes.refused == 1)
+    }
+
     /// Found by the grid above: the memory estimate listed every LayerNorm position, so 2^52
     /// hidden layers with `"every"` asked for a 32 PB array and trapped.
     @Test func deepNetworkWithLayerNormEverywhereIsRefusedNamingTheDepth() {

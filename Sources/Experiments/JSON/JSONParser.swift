@@ -66,6 +66,13 @@ struct JSONParser {
         return JSONSyntaxError(line: line, column: column, problem: problem)
     }
 
+    /// A key as JSON writes it, so a key holding a newline cannot break a message into two lines.
+    func quoted(_ key: String) -> String {
+        var text = ""
+        JSONValue.writeQuoted(key, to: &text)
+        return text
+    }
+
     func describeCurrent() -> String {
         guard position < bytes.count else { return "end of text" }
         let byte = bytes[position]
@@ -134,10 +141,10 @@ struct JSONParser {
             }
             let keyStart = position
             let key = try parseString()
-            guard seen.insert(key).inserted else { throw error("duplicate key \"\(key)\" in one object", at: keyStart) }
+            guard seen.insert(key).inserted else { throw error("duplicate key \(quoted(key)) in one object", at: keyStart) }
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
-                throw error("unexpected \(describeCurrent()); expected ':' after the key \"\(key)\"")
+                throw error("unexpected \(describeCurrent()); expected ':' after the key \(quoted(key))")
             }
             position += 1
             skipWhitespace()
@@ -272,7 +279,8 @@ struct JSONParser {
                 guard let scalar = Unicode.Scalar(value) else { throw error("invalid \\u escape") }
                 scalars.append(scalar)
             default:
-                throw error("unknown escape '\\\(Character(Unicode.Scalar(escape)))' in a string", at: position - 2)
+                position -= 1
+                throw error("unknown escape in a string: '\\' followed by \(describeCurrent())", at: position - 1)
             }
             runStart = position
         }
