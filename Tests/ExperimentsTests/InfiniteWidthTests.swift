@@ -89,3 +89,25 @@ import Testing
         #expect(!FileSystem.exists(folder + "/run/runs/ln-seed0/model.safetensors"))
     }
 }
+
+@Suite struct ResumeConfigTests {
+    @Test func resumeRefusesAChangedConfig() throws {
+        let folder = "/tmp/finitewidth-resume-config-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let text = #"{ "name": "tiny", "data": { "trainSize": 8 }, "model": { "width": 4 }, "training": { "epochs": 2 } }"#
+        var options = RunnerOptions(output: folder, threads: 1)
+        options.quiet = true
+        let quiet = ProgressReporter(quiet: true, isTerminal: false)
+        try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "tiny.json"), options: options, progress: quiet)
+        options.resume = true
+        let changed = text.replacingOccurrences(of: #""epochs": 2"#, with: #""epochs": 3"#)
+        do {
+            try ExperimentRunner.run(try ExperimentPlan.parse(changed, file: "changed.json"), options: options, progress: quiet)
+            Issue.record("--resume accepted a config that differs from the run's")
+        } catch let error as UsageError {
+            #expect(error.message.contains("changed.json differs from the config that run started with"))
+        }
+        // The same config resumes: the finished run is kept as it is.
+        let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "tiny.json"), options: options, progress: quiet)
+        #expect(report.records.count == 1 && report.records[0].metrics.epochsRun == 2)
+    }
+}

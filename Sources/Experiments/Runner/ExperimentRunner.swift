@@ -82,7 +82,10 @@ public enum ExperimentRunner {
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         try checkDataFiles(selected)
         if let initFrom = options.initFrom { try checkInitFrom(initFrom, runs: selected) }
-        if options.resume { try checkCheckpoints(selected, folders: folders) }
+        if options.resume {
+            try checkSameConfig(plan, output: output)
+            try checkCheckpoints(selected, folders: folders)
+        }
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
         for folder in folders { try FileSystem.createFolder(folder) }
@@ -110,7 +113,8 @@ public enum ExperimentRunner {
                                              threads: workers > 1 ? 1 : options.threads, progress: progress)
                     records.withLock { $0[position] = record }
                 } catch {
-                    progress.message("\(identifier(run)): \(error)")
+                    // A sweep goes on with its other runs, so say it now; a single run's error is printed once, at the end.
+                    if selected.count > 1 { progress.message("\(identifier(run)): \(error)") }
                     failures.withLock { $0.append((identifier(run), "\(error)")) }
                 }
                 progress.runDone()
@@ -164,6 +168,19 @@ public enum ExperimentRunner {
             } catch {
                 throw UsageError("--init-from \(path) does not fit the network of run \(identifier(run)): \(error)")
             }
+        }
+    }
+
+    /// `--resume` continues a run with the config it started with: a changed learning rate or
+    /// epoch count would silently mix two experiments in one folder.
+    static func checkSameConfig(_ plan: ExperimentPlan, output: String) throws {
+        let path = output + "/config.json"
+        guard FileSystem.exists(path) else { return }
+        // Compared as resolved configs, so defaults written out or left implicit do not matter.
+        let saved = try? ExperimentPlan.parse(AtomicFile.readText(path), file: path)
+        guard let saved, saved.resolvedJSON == plan.resolvedJSON else {
+            throw UsageError("cannot resume \(output): \(plan.file) differs from the config that run started with (\(path)); "
+                             + "resume with --config \(path), or start a new --output")
         }
     }
 
