@@ -30,6 +30,15 @@ let package = Package(
             path: "TrainingStep",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "NTK",
+            dependencies: [
+                .product(name: "TangentKernels", package: "FiniteWidth"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "NTK",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
