@@ -39,6 +39,13 @@ let package = Package(
             path: "NTK",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Not a benchmark suite: the Swift side of `scripts/compare-peers`, which times the
+        // workloads of `peers/*.py` and prints JSON (`swift run -c release PeerWorkloads --help`).
+        .executableTarget(
+            name: "PeerWorkloads",
+            dependencies: [.product(name: "TangentKernels", package: "FiniteWidth")],
+            path: "PeerWorkloads"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
