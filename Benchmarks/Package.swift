@@ -30,6 +30,22 @@ let package = Package(
             path: "TrainingStep",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "NTK",
+            dependencies: [
+                .product(name: "TangentKernels", package: "FiniteWidth"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "NTK",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Not a benchmark suite: the Swift side of `scripts/compare-peers`, which times the
+        // workloads of `peers/*.py` and prints JSON (`swift run -c release PeerWorkloads --help`).
+        .executableTarget(
+            name: "PeerWorkloads",
+            dependencies: [.product(name: "TangentKernels", package: "FiniteWidth")],
+            path: "PeerWorkloads"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,250 @@
+// The Swift side of `scripts/compare-peers`: times the workloads that `peers/torch_workloads.py`
+// and `peers/neural_tangents_workloads.py` time, the same way, and prints one JSON object a line.
+//
+//   swift run -c release PeerWorkloads [--threads N] [--seconds S] WORKLOAD...
+//   swift run -c release PeerWorkloads --list
+//
+// Workloads (names shared with the Python scripts):
+// - `step-w<width>-h<hidden>-b<batch>-<f32|f64>-<ln|noln>`: one training step (forward, MSE,
+//   backward, Adam update) of `MLPDescription`'s MLP with 1 input, Kaiming-normal weights, biases
+//   N(0, 0.1^2), LayerNorm (affine, epsilon 1e-5) after the first hidden Dense or none; full batch.
+//   The shapes of `Benchmarks/TrainingStep`: w128 h2 b100 f64, w512 h4 b256 f32, w2048 h2 b256 f32.
+// - `entk-n<N>`: the structured empirical NTK, N x N, of `TangentKernelWorkloads.layerNormNetwork`
+//   (8 inputs, 3 x (Dense 512, LayerNorm, ReLU), Dense 1; NTK parameterization; Float64).
+// - `antk-n<N>`: the analytic NTK (and NNGP kernel) of the same architecture, N x N, Float64.
+//
+// Timing (`sample` below; the Python scripts do the same): a warmup of `--warmup` seconds (at
+// least one call), then single calls timed on the monotonic clock until `--seconds` have passed
+// and at least 5 were timed (or 4 x `--seconds` have passed); reported: the median, min and
+// quartiles in seconds. The paper-toy sweep is not here: compare-peers times the
+// `train` executable on configs/paper-toy.json as a whole.
+//
+// Output: first `{"runtime": {...}}` (BLAS core and its check, threads), then one
+// `{"workload": ..., "median_s": ...}` a workload.
+
+import Glibc
+import TangentKernels
+
+// MARK: - Workloads
+
+/// A training step's network, data, optimizer and tape: everything a step touches, built once.
+/// The same as `Benchmarks/TrainingStep`'s state, with the LayerNorm choice and shapes from the name.
+final class TrainingStepState<Scalar: BLASScalar> {
+    let model: Sequential<Scalar>
+    let optimizer: Adam<Scalar>
+    let tape = Tape<Scalar>()
+    let x: Tensor<Scalar>, y: Tensor<Scalar>
+
+    init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool) {
+        var generator = Xoshiro256StarStar(seed: 1)
+        var description = MLPDescription(inputSize: 1, width: width, hiddenLayers: hiddenLayers)
+        description.weightInitialization = .kaimingNormal
+        description.biasInitialization = .normal(standardDeviation: 0.1)
+        if layerNorm { description.layerNormAfter = [0] }
+        model = description.build(generator: &generator)
+        optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
+        x = .randomUniform([batch, 1], low: -1, high: 1, using: &generator)
+        y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
+    }
+
+    func step() {
+        tape.reset()
+        optimizer.zeroGradients()
+        let loss = meanSquaredError(model(tape.input(x)), y)
+        tape.backward(loss)
+        optimizer.step()
+    }
+}
+
+/// The workloads compare-peers runs by default, in its order.
+let knownWorkloads = [
+    "step-w128-h2-b100-f64-ln", "step-w128-h2-b100-f64-noln",
+    "step-w512-h4-b256-f32-ln", "step-w512-h4-b256-f32-noln",
+    "step-w2048-h2-b256-f32-ln", "step-w2048-h2-b256-f32-noln",
+    "entk-n256", "entk-n1024", "antk-n1024", "antk-n4096",
+]
+
+/// A workload parsed from its name; `build()` makes the operation to time.
+enum Workload {
+    case step(width: Int, hiddenLayers: Int, batch: Int, double: Bool, layerNorm: Bool)
+    case empiricalNTK(points: Int)
+    case analyticNTK(points: Int)
+
+    init?(_ name: String) {
+        let parts = name.split(separator: "-").map(String.init)
+        func number(_ part: String, after prefix: String) -> Int? {
+            guard part.hasPrefix(prefix), let value = Int(part.dropFirst(prefix.count)), value > 0 else { return nil }
+            return value
+        }
+        switch parts.first {
+        case "step":
+            guard parts.count == 6, let width = number(parts[1], after: "w"), let hidden = number(parts[2], after: "h"),
+                  let batch = number(parts[3], after: "b"), ["f32", "f64"].contains(parts[4]), ["ln", "noln"].contains(parts[5])
+            else { return nil }
+            self = .step(width: width, hiddenLayers: hidden, batch: batch, double: parts[4] == "f64", layerNorm: parts[5] == "ln")
+        case "entk":
+            guard parts.count == 2, let points = number(parts[1], after: "n") else { return nil }
+            self = .empiricalNTK(points: points)
+        case "antk":
+            guard parts.count == 2, let points = number(parts[1], after: "n") else { return nil }
+            self = .analyticNTK(points: points)
+        default:
+            return nil
+        }
+    }
+
+    /// The operation to time, with its network and data built.
+    func build() -> () throws -> Void {
+        switch self {
+        case let .step(width, hiddenLayers, batch, double, layerNorm):
+            if double {
+                return TrainingStepState<Double>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm).step
+            }
+            return TrainingStepState<Float>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm).step
+        case .empiricalNTK(let points):
+            return TangentKernelWorkloads.structuredEmpiricalNTK(points: points, width: 512, hiddenLayers: 3)
+        case .analyticNTK(let points):
+            return TangentKernelWorkloads.analyticNTK(points: points, hiddenLayers: 3)
+        }
+    }
+}
+
+// MARK: - Timing
+
+/// Seconds on the monotonic clock.
+func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
+/// Times single calls of `body` after a warmup; returns the sorted call times in seconds.
+/// Warmup: at least one call, then calls until `warmup` seconds have passed. Samples: calls until
+/// `seconds` have passed and at least 5 were timed, or 4 x `seconds` have passed (a call that
+/// long is timed once or twice). The Python scripts in `peers/` follow the same rule.
+func sample(_ body: () throws -> Void, warmup: Double, seconds: Double) rethrows -> [Double] {
+    let warmupStart = monotonicSeconds()
+    repeat { try body() } while monotonicSeconds() - warmupStart < warmup
+    var times: [Double] = []
+    let start = monotonicSeconds()
+    repeat {
+        let callStart = monotonicSeconds()
+        try body()
+        times.append(monotonicSeconds() - callStart)
+        let elapsed = monotonicSeconds() - start
+        if elapsed >= 4 * seconds || (elapsed >= seconds && times.count >= 5) || times.count >= 100_000 { break }
+    } while true
+    return times.sorted()
+}
+
+/// The value at fraction `q` of sorted `values` (linear between neighbours).
+func quantile(_ values: [Double], _ q: Double) -> Double {
+    let position = q * Double(values.count - 1)
+    let below = Int(position.rounded(.down)), above = min(below + 1, values.count - 1)
+    return values[below] + (values[above] - values[below]) * (position - Double(below))
+}
+
+// MARK: - Output
+
+/// A JSON string literal.
+func quoted(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case _ where scalar.value < 0x20: result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result + "\""
+}
+
+/// One JSON object from already-encoded members.
+func object(_ members: [(String, String)]) -> String {
+    "{" + members.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+}
+
+func number(_ value: Double) -> String { String(value) }
+
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+// MARK: - Main
+
+@main
+struct PeerWorkloads {
+    static let usage = """
+        usage: PeerWorkloads [--threads N] [--seconds S] [--warmup S] WORKLOAD...
+               PeerWorkloads --list
+        Times each workload (see the top of Benchmarks/PeerWorkloads/PeerWorkloads.swift) and prints
+        one JSON object a line, after a first line describing the runtime.
+        """
+
+    static func fail(_ message: String) -> Never {
+        writeStandardError("error: \(message)\n\(usage)\n")
+        exit(2)
+    }
+
+    static func main() {
+        var threads = 1, seconds = 2.0, warmupSeconds = 0.3
+        var workloads: [(name: String, workload: Workload)] = []
+        var arguments = CommandLine.arguments.dropFirst()
+        while let argument = arguments.popFirst() {
+            switch argument {
+            case "--list":
+                print(knownWorkloads.joined(separator: "\n"))
+                exit(0)
+            case "--help", "-h":
+                print(usage)
+                exit(0)
+            case "--threads":
+                guard let value = arguments.popFirst().flatMap({ Int($0) }), value >= 1 else { fail("--threads expects a positive integer") }
+                threads = value
+            case "--seconds":
+                guard let value = arguments.popFirst().flatMap({ Double($0) }), value >= 0 else { fail("--seconds expects a non-negative number") }
+                seconds = value
+            case "--warmup":
+                guard let value = arguments.popFirst().flatMap({ Double($0) }), value >= 0 else { fail("--warmup expects a non-negative number") }
+                warmupSeconds = value
+            case _ where argument.hasPrefix("-"):
+                fail("unknown option \(argument)")
+            default:
+                guard let workload = Workload(argument) else { fail("unknown workload \(argument) (--list shows them)") }
+                workloads.append((argument, workload))
+            }
+        }
+        if workloads.isEmpty { fail("name at least one workload (--list shows them)") }
+
+        BLASRuntime.setThreadCount(threads)
+        let check = BLASRuntime.check()
+        print(object([
+            ("runtime", object([
+                ("side", quoted("FiniteWidth")),
+                ("threads", String(threads)),
+                ("blas_core", quoted(check.coreName)),
+                ("blas_check", quoted("\(check)")),
+                ("blas_config", quoted(BLASRuntime.configuration)),
+                ("openblas_coretype", BLASRuntime.coreTypeOverride.map(quoted) ?? "null"),
+            ])),
+        ]))
+        fflush(nil)
+        for (name, workload) in workloads {
+            do {
+                let times = try sample(workload.build(), warmup: warmupSeconds, seconds: seconds)
+                print(object([
+                    ("workload", quoted(name)), ("impl", quoted("FiniteWidth")), ("threads", String(threads)),
+                    ("median_s", number(quantile(times, 0.5))), ("min_s", number(times[0])),
+                    ("p25_s", number(quantile(times, 0.25))), ("p75_s", number(quantile(times, 0.75))),
+                    ("samples", String(times.count)),
+                ]))
+            } catch {
+                print(object([("workload", quoted(name)), ("impl", quoted("FiniteWidth")), ("error", quoted("\(error)"))]))
+            }
+            fflush(nil)
+        }
+    }
+}
