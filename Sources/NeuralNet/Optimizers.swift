@@ -164,11 +164,28 @@ func adamUpdate<Scalar: BLASScalar>(
     stepSize: Scalar, biasCorrection2Sqrt: Scalar, beta1: Scalar, beta2: Scalar, epsilon: Scalar,
     weightDecay: Scalar, decayFactor: Scalar
 ) {
-    for i in 0..<count {
+    let (oneMinusBeta1, oneMinusBeta2) = (1 - beta1, 1 - beta2)
+    // A Lanes at a time (packed square roots and divisions, the cost of this loop), then the
+    // tail one by one: the same operations in the same order, so the same results.
+    let lanes = Scalar.Lanes.scalarCount
+    var i = 0
+    while i &+ lanes <= count {
+        let parameter = loadLanes(p + i) * decayFactor
+        let gradient = loadLanes(g + i) + weightDecay * parameter
+        var first = loadLanes(m + i)
+        first += (gradient - first) * oneMinusBeta1
+        let second = beta2 * loadLanes(v + i) + oneMinusBeta2 * gradient * gradient
+        storeLanes(first, m + i)
+        storeLanes(second, v + i)
+        storeLanes(parameter - stepSize * first / (Scalar.squareRoots(second) / biasCorrection2Sqrt + epsilon), p + i)
+        i &+= lanes
+    }
+    while i < count {
         p[i] *= decayFactor
         let gradient = g[i] + weightDecay * p[i]
-        m[i] += (gradient - m[i]) * (1 - beta1)
-        v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+        m[i] += (gradient - m[i]) * oneMinusBeta1
+        v[i] = beta2 * v[i] + oneMinusBeta2 * gradient * gradient
         p[i] -= stepSize * m[i] / (Scalar.sqrt(v[i]) / biasCorrection2Sqrt + epsilon)
+        i &+= 1
     }
 }
