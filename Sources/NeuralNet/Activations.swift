@@ -22,7 +22,18 @@ func activationForward<Scalar: BLASScalar>(
 ) {
     switch activation {
     case .relu:
-        for i in 0..<count { out[i] = input[i] > 0 ? input[i] : 0 }
+        // Branch-free, a Lanes at a time (the signs of a layer's inputs are as good as random).
+        let lanes = Scalar.Lanes.scalarCount
+        var i = 0
+        while i &+ lanes <= count {
+            let x = loadLanes(input + i)
+            storeLanes(Scalar.keepingWherePositive(x, x), out + i)
+            i &+= lanes
+        }
+        while i < count {
+            out[i] = input[i] > 0 ? input[i] : 0
+            i &+= 1
+        }
     case .tanh:
         for i in 0..<count { out[i] = Scalar.tanh(input[i]) }
     case .sigmoid:
@@ -47,8 +58,19 @@ func activationBackward<Scalar: BLASScalar>(
 ) {
     switch activation {
     case .relu:
-        // PyTorch's convention: the derivative at 0 is 0.
-        for i in 0..<count where input[i] > 0 { inputGradient[i] += outGradient[i] }
+        // PyTorch's convention: the derivative at 0 is 0. Branch-free, a Lanes at a time: adds 0
+        // where x <= 0, which leaves dx as it was (but for the sign of a zero).
+        let lanes = Scalar.Lanes.scalarCount
+        var i = 0
+        while i &+ lanes <= count {
+            let passed = Scalar.keepingWherePositive(loadLanes(outGradient + i), loadLanes(input + i))
+            storeLanes(loadLanes(inputGradient + i) + passed, inputGradient + i)
+            i &+= lanes
+        }
+        while i < count {
+            if input[i] > 0 { inputGradient[i] += outGradient[i] }
+            i &+= 1
+        }
     case .tanh:
         for i in 0..<count { inputGradient[i] += outGradient[i] * (1 - output[i] * output[i]) }
     case .sigmoid:

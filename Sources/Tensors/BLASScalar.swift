@@ -40,6 +40,12 @@ where Self.RawSignificand: FixedWidthInteger {
     /// on x86-64: `squareRoot()` on Linux carries an errno check per element that keeps a loop
     /// scalar.
     static func squareRoots(_ x: Lanes) -> Lanes
+    /// Each lane of `values` where the same lane of `condition` is greater than zero, and zero
+    /// elsewhere (NaN conditions give zero): ReLU's forward and backward. A requirement so that
+    /// each type compiles it on its concrete SIMD type, to packed compares and ands; the generic
+    /// `replacing(with:where:)` went lane by lane through the stack (85 us against 3 us on
+    /// 12800 Doubles).
+    static func keepingWherePositive(_ values: Lanes, _ condition: Lanes) -> Lanes
 
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
@@ -59,6 +65,11 @@ extension Float: BLASScalar {
     public static var safetensorsDType: String { "F32" }
 
     public typealias Lanes = SIMD16<Float>
+
+    @_transparent
+    public static func keepingWherePositive(_ values: Lanes, _ condition: Lanes) -> Lanes {
+        Lanes().replacing(with: values, where: condition .> 0)
+    }
 
     @_transparent
     public static func squareRoots(_ x: Lanes) -> Lanes {
@@ -129,6 +140,11 @@ extension Double: BLASScalar {
     public static var safetensorsDType: String { "F64" }
 
     public typealias Lanes = SIMD8<Double>
+
+    @_transparent
+    public static func keepingWherePositive(_ values: Lanes, _ condition: Lanes) -> Lanes {
+        Lanes().replacing(with: values, where: condition .> 0)
+    }
 
     @_transparent
     public static func squareRoots(_ x: Lanes) -> Lanes {

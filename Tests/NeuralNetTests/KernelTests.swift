@@ -41,6 +41,23 @@ import Testing
         adam(Float.self, count: count, weightDecay: 0.1, decayFactor: 0.99)
     }
 
+    func relu<Scalar: BLASScalar>(_: Scalar.Type, count: Int) {
+        let x = Self.values(count, seed: 5, Scalar.self), dy = Self.values(count, seed: 6, Scalar.self)
+        var y = [Scalar](repeating: .nan, count: count)
+        activationForward(.relu, out: &y, input: x, count: count)
+        #expect(y == x.map { $0 > 0 ? $0 : 0 }, "\(Scalar.self) count \(count)")
+        var dx = Self.values(count, seed: 7, Scalar.self)
+        var expected = dx
+        for i in 0..<count where x[i] > 0 { expected[i] += dy[i] }
+        activationBackward(.relu, inputGradient: &dx, outGradient: dy, input: x, output: y, count: count)
+        #expect(dx == expected, "\(Scalar.self) count \(count)")
+    }
+
+    @Test(arguments: counts) func reluMatchesScalarLoop(count: Int) {
+        relu(Double.self, count: count)
+        relu(Float.self, count: count)
+    }
+
     /// LayerNorm over 3 rows of `n` against sequential sums, with and without gamma and beta.
     func layerNorm<Scalar: BLASScalar>(_: Scalar.Type, n: Int, affine: Bool, tolerance: Double) {
         let m = 3
