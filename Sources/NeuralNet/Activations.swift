@@ -1,7 +1,8 @@
 import Glibc
 
 /// Pointwise nonlinearities. Each has a forward over `count` contiguous scalars and a backward
-/// that accumulates `dx += dy * f'(x)`, reading the input x and (where cheaper) the output y.
+/// that accumulates `dx += dy * f'(x)` (or writes `dx = dy * f'(x)` when `accumulate` is false),
+/// reading the input x and (where cheaper) the output y.
 
 /// The nonlinearities FiniteWidth knows, with the names configs use.
 public enum Activation: String, Sendable, Codable, CaseIterable {
@@ -53,9 +54,11 @@ func activationForward<Scalar: BLASScalar>(
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func activationBackward<Scalar: BLASScalar>(
-    _ activation: Activation, inputGradient: UnsafeMutablePointer<Scalar>, outGradient: UnsafePointer<Scalar>,
-    input: UnsafePointer<Scalar>, output: UnsafePointer<Scalar>, count: Int
+    _ activation: Activation, inputGradient: UnsafeMutablePointer<Scalar>, accumulate: Bool = true,
+    outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, output: UnsafePointer<Scalar>, count: Int
 ) {
+    // ReLU writes when asked to; the others add into a buffer zeroed first.
+    if !accumulate && activation != .relu { inputGradient.update(repeating: 0, count: count) }
     switch activation {
     case .relu:
         // PyTorch's convention: the derivative at 0 is 0. Branch-free, a Lanes at a time: adds 0
@@ -64,11 +67,12 @@ func activationBackward<Scalar: BLASScalar>(
         var i = 0
         while i &+ lanes <= count {
             let passed = Scalar.keepingWherePositive(loadLanes(outGradient + i), loadLanes(input + i))
-            storeLanes(loadLanes(inputGradient + i) + passed, inputGradient + i)
+            storeLanes(accumulate ? loadLanes(inputGradient + i) + passed : passed, inputGradient + i)
             i &+= lanes
         }
         while i < count {
-            if input[i] > 0 { inputGradient[i] += outGradient[i] }
+            let passed = input[i] > 0 ? outGradient[i] : 0
+            inputGradient[i] = accumulate ? inputGradient[i] + passed : passed
             i &+= 1
         }
     case .tanh:
@@ -109,7 +113,8 @@ extension Tape {
 
     func activationBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, activation: Activation) {
         guard input.requiresGradient else { return }
-        activationBackward(activation, inputGradient: input.gradient.unsafeMutableBaseAddress(),
+        let (inputGradient, accumulate) = input.gradientForContribution()
+        activationBackward(activation, inputGradient: inputGradient, accumulate: accumulate,
                            outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
                            output: node.value.unsafeBaseAddress, count: node.value.count)
     }

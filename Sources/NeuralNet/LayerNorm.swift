@@ -106,14 +106,15 @@ func layerNormForward<Scalar: BLASScalar>(
     }
 }
 
-/// Backward with g = dout * gamma: dx += rstd * (g - mean(g) - xhat * mean(g * xhat)),
-/// dgamma += sum over rows of dout * xhat, dbeta += sum over rows of dout.
+/// Backward with g = dout * gamma: dx += rstd * (g - mean(g) - xhat * mean(g * xhat))
+/// (dx = ... when `accumulateInputGradient` is false), dgamma += sum over rows of dout * xhat,
+/// dbeta += sum over rows of dout.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func layerNormBackward<Scalar: BLASScalar>(
-    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>?,
-    biasGradient: UnsafeMutablePointer<Scalar>?, outGradient: UnsafePointer<Scalar>,
-    input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>?,
+    inputGradient: UnsafeMutablePointer<Scalar>?, accumulateInputGradient: Bool = true,
+    weightGradient: UnsafeMutablePointer<Scalar>?, biasGradient: UnsafeMutablePointer<Scalar>?,
+    outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>?,
     mean: UnsafePointer<Scalar>, rstd: UnsafePointer<Scalar>, m: Int, n: Int
 ) {
     let count = Scalar(n)
@@ -152,13 +153,15 @@ func layerNormBackward<Scalar: BLASScalar>(
             while j &+ lanes <= n {
                 let xhat = (loadLanes(x + j) - mu) * s
                 let g = scaledLanes(dy, by: weight, at: j)
-                storeLanes(loadLanes(dx + j) + s * (g - meanG - xhat * meanGXhat), dx + j)
+                let contribution = s * (g - meanG - xhat * meanGXhat)
+                storeLanes(accumulateInputGradient ? loadLanes(dx + j) + contribution : contribution, dx + j)
                 j &+= lanes
             }
             while j < n {
                 let xhat = (x[j] - mu) * s
                 let g = scaledScalar(dy, by: weight, at: j)
-                dx[j] += s * (g - meanG - xhat * meanGXhat)
+                let contribution = s * (g - meanG - xhat * meanGXhat)
+                dx[j] = accumulateInputGradient ? dx[j] + contribution : contribution
                 j &+= 1
             }
         }
@@ -189,8 +192,9 @@ extension Tape {
     func layerNormBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?) {
         let (m, n) = (input.value.shape[0], input.value.shape[1])
         let cache = node.cache.unsafeBaseAddress
+        let inputGradient = input.requiresGradient ? input.gradientForContribution() : nil
         layerNormBackward(
-            inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
+            inputGradient: inputGradient?.pointer, accumulateInputGradient: inputGradient?.accumulate ?? true,
             weightGradient: accumulatesParameterGradients ? weight?.gradient.unsafeMutableBaseAddress() : nil,
             biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
