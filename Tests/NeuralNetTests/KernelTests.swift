@@ -2,9 +2,9 @@ import Testing
 @testable import NeuralNet
 
 /// The vectorised kernels against plain scalar loops, the definitions they implement, at sizes
-/// that run the `Lanes` body (8 Doubles, 16 Floats), the scalar tail, or both. Kernels that keep
-/// every operation's order must match bit for bit; LayerNorm's row sums are reassociated, so it
-/// matches to rounding.
+/// that run the `Lanes` body (8 Doubles, 16 Floats), the scalar tail, or both (Adam also runs
+/// its C AVX loop first, on CPUs with AVX). Kernels that keep every operation's order must
+/// match bit for bit; LayerNorm's row sums are reassociated, so it matches to rounding.
 @Suite struct KernelTests {
     static let counts = [1, 7, 8, 9, 16, 17, 37, 131]
 
