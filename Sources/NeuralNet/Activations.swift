@@ -102,6 +102,8 @@ func activationBackward<Scalar: BLASScalar>(
 
 extension Tape {
     /// Records a pointwise nonlinearity.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func activation(_ x: Variable<Scalar>, _ activation: Activation) -> Variable<Scalar> {
         let input = nodes[x.index]
         let node = nextNode(shape: input.value.shape, operation: .activation(input: x.index, activation))

@@ -49,6 +49,8 @@ func denseBackward<Scalar: BLASScalar>(
 
 extension Tape {
     /// Records `weightScale * x Wᵀ + biasScale * b` for W of shape [out, in] and b of shape [out].
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func dense(
         _ x: Variable<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
         weightScale: Scalar = 1, biasScale: Scalar = 1

@@ -170,6 +170,8 @@ func layerNormBackward<Scalar: BLASScalar>(
 
 extension Tape {
     /// Records layer normalization of each row of `x`, with optional affine weight and bias.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func layerNorm(
         _ x: Variable<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, epsilon: Scalar = 1e-5
     ) -> Variable<Scalar> {

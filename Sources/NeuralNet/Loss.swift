@@ -40,6 +40,8 @@ extension Tape {
 }
 
 /// The mean over all elements of `(prediction - target)^2`, as a scalar variable.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func meanSquaredError<Scalar: BLASScalar>(_ prediction: Variable<Scalar>, _ target: Tensor<Scalar>) -> Variable<Scalar> {
     let tape = prediction.tape
     let predicted = tape.nodes[prediction.index]

@@ -106,6 +106,8 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
              weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func step() {
         steps += 1
         // PyTorch: step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
