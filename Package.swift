@@ -20,7 +20,9 @@ let package = Package(
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
         .target(name: "Tensors", dependencies: ["COpenBLAS"]),
-        .target(name: "NeuralNet", dependencies: ["Tensors"]),
+        // C loops that use AVX where the CPU has it (Swift compiles for the SSE2 baseline).
+        .target(name: "CKernels"),
+        .target(name: "NeuralNet", dependencies: ["Tensors", "CKernels"]),
         .target(name: "TangentKernels", dependencies: ["NeuralNet", "Tensors"]),
         .target(name: "Experiments", dependencies: ["TangentKernels", "NeuralNet", "Tensors"]),
         .executableTarget(

@@ -1,7 +1,8 @@
 import Glibc
 
 /// Pointwise nonlinearities. Each has a forward over `count` contiguous scalars and a backward
-/// that accumulates `dx += dy * f'(x)`, reading the input x and (where cheaper) the output y.
+/// that accumulates `dx += dy * f'(x)` (or writes `dx = dy * f'(x)` when `accumulate` is false),
+/// reading the input x and (where cheaper) the output y.
 
 /// The nonlinearities FiniteWidth knows, with the names configs use.
 public enum Activation: String, Sendable, Codable, CaseIterable {
@@ -22,7 +23,18 @@ func activationForward<Scalar: BLASScalar>(
 ) {
     switch activation {
     case .relu:
-        for i in 0..<count { out[i] = input[i] > 0 ? input[i] : 0 }
+        // Branch-free, a Lanes at a time (the signs of a layer's inputs are as good as random).
+        let lanes = Scalar.Lanes.scalarCount
+        var i = 0
+        while i &+ lanes <= count {
+            let x = loadLanes(input + i)
+            storeLanes(Scalar.keepingWherePositive(x, x), out + i)
+            i &+= lanes
+        }
+        while i < count {
+            out[i] = input[i] > 0 ? input[i] : 0
+            i &+= 1
+        }
     case .tanh:
         for i in 0..<count { out[i] = Scalar.tanh(input[i]) }
     case .sigmoid:
@@ -42,13 +54,27 @@ func activationForward<Scalar: BLASScalar>(
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func activationBackward<Scalar: BLASScalar>(
-    _ activation: Activation, inputGradient: UnsafeMutablePointer<Scalar>, outGradient: UnsafePointer<Scalar>,
-    input: UnsafePointer<Scalar>, output: UnsafePointer<Scalar>, count: Int
+    _ activation: Activation, inputGradient: UnsafeMutablePointer<Scalar>, accumulate: Bool = true,
+    outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, output: UnsafePointer<Scalar>, count: Int
 ) {
+    // ReLU writes when asked to; the others add into a buffer zeroed first.
+    if !accumulate && activation != .relu { inputGradient.update(repeating: 0, count: count) }
     switch activation {
     case .relu:
-        // PyTorch's convention: the derivative at 0 is 0.
-        for i in 0..<count where input[i] > 0 { inputGradient[i] += outGradient[i] }
+        // PyTorch's convention: the derivative at 0 is 0. Branch-free, a Lanes at a time: adds 0
+        // where x <= 0, which leaves dx as it was (but for the sign of a zero).
+        let lanes = Scalar.Lanes.scalarCount
+        var i = 0
+        while i &+ lanes <= count {
+            let passed = Scalar.keepingWherePositive(loadLanes(outGradient + i), loadLanes(input + i))
+            storeLanes(accumulate ? loadLanes(inputGradient + i) + passed : passed, inputGradient + i)
+            i &+= lanes
+        }
+        while i < count {
+            let passed = input[i] > 0 ? outGradient[i] : 0
+            inputGradient[i] = accumulate ? inputGradient[i] + passed : passed
+            i &+= 1
+        }
     case .tanh:
         for i in 0..<count { inputGradient[i] += outGradient[i] * (1 - output[i] * output[i]) }
     case .sigmoid:
@@ -76,6 +102,8 @@ func activationBackward<Scalar: BLASScalar>(
 
 extension Tape {
     /// Records a pointwise nonlinearity.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func activation(_ x: Variable<Scalar>, _ activation: Activation) -> Variable<Scalar> {
         let input = nodes[x.index]
         let node = nextNode(shape: input.value.shape, operation: .activation(input: x.index, activation))
@@ -87,7 +115,8 @@ extension Tape {
 
     func activationBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, activation: Activation) {
         guard input.requiresGradient else { return }
-        activationBackward(activation, inputGradient: input.gradient.unsafeMutableBaseAddress(),
+        let (inputGradient, accumulate) = input.gradientForContribution()
+        activationBackward(activation, inputGradient: inputGradient, accumulate: accumulate,
                            outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
                            output: node.value.unsafeBaseAddress, count: node.value.count)
     }

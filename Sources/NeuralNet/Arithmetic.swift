@@ -47,8 +47,10 @@ extension Tape {
     }
 
     func elementwiseBackwardStep(_ node: Node<Scalar>, _ a: Node<Scalar>, _ b: Node<Scalar>, operation: ElementwiseOperation) {
-        elementwiseBackward(operation, aGradient: a.requiresGradient ? a.gradient.unsafeMutableBaseAddress() : nil,
-                            bGradient: b.requiresGradient ? b.gradient.unsafeMutableBaseAddress() : nil,
+        // Both may be one node (x * x): each call below marks it written before the next.
+        let aGradient = a.requiresGradient ? a.gradientToAddInto() : nil
+        let bGradient = b.requiresGradient ? b.gradientToAddInto() : nil
+        elementwiseBackward(operation, aGradient: aGradient, bGradient: bGradient,
                             outGradient: node.gradient.unsafeBaseAddress, a: a.value.unsafeBaseAddress,
                             b: b.value.unsafeBaseAddress, count: node.value.count)
     }
@@ -79,12 +81,14 @@ extension Tape {
     func matmulBackwardStep(_ node: Node<Scalar>, _ a: Node<Scalar>, _ b: Node<Scalar>) {
         let (m, n, k) = (a.value.shape[0], b.value.shape[1], a.value.shape[1])
         if a.requiresGradient {
-            Tensors.matmul(node.gradient.unsafeBaseAddress, b.value.unsafeBaseAddress, a.gradient.unsafeMutableBaseAddress(),
-                           m: m, n: k, k: n, transposeA: false, transposeB: true, beta: 1)
+            let (target, accumulate) = a.gradientForContribution()
+            Tensors.matmul(node.gradient.unsafeBaseAddress, b.value.unsafeBaseAddress, target,
+                           m: m, n: k, k: n, transposeA: false, transposeB: true, beta: accumulate ? 1 : 0)
         }
         if b.requiresGradient {
-            Tensors.matmul(a.value.unsafeBaseAddress, node.gradient.unsafeBaseAddress, b.gradient.unsafeMutableBaseAddress(),
-                           m: k, n: n, k: m, transposeA: true, transposeB: false, beta: 1)
+            let (target, accumulate) = b.gradientForContribution()
+            Tensors.matmul(a.value.unsafeBaseAddress, node.gradient.unsafeBaseAddress, target,
+                           m: k, n: n, k: m, transposeA: true, transposeB: false, beta: accumulate ? 1 : 0)
         }
     }
 
@@ -103,7 +107,7 @@ extension Tape {
     func sumBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, divisor: Scalar) {
         guard input.requiresGradient else { return }
         let share = node.gradient.unsafeBaseAddress.pointee / divisor
-        let target = input.gradient.unsafeMutableBaseAddress()
+        let target = input.gradientToAddInto()
         for i in 0..<input.value.count { target[i] += share }
     }
 }

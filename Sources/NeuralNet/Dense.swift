@@ -22,13 +22,13 @@ func denseForward<Scalar: BLASScalar>(
 }
 
 /// Backward: accumulates (when asked) dW += weightScale * doutᵀ x, db += biasScale * column sums
-/// of dout, and dx += weightScale * dout W.
+/// of dout, and dx += weightScale * dout W (dx = ... when `accumulateInputGradient` is false).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func denseBackward<Scalar: BLASScalar>(
-    inputGradient: UnsafeMutablePointer<Scalar>?, weightGradient: UnsafeMutablePointer<Scalar>?,
-    biasGradient: UnsafeMutablePointer<Scalar>?, outGradient: UnsafePointer<Scalar>,
-    input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
+    inputGradient: UnsafeMutablePointer<Scalar>?, accumulateInputGradient: Bool = true,
+    weightGradient: UnsafeMutablePointer<Scalar>?, biasGradient: UnsafeMutablePointer<Scalar>?,
+    outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
     m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
 ) {
     if let weightGradient {
@@ -43,12 +43,14 @@ func denseBackward<Scalar: BLASScalar>(
     }
     if let inputGradient {
         matmul(outGradient, weight, inputGradient, m: m, n: k, k: n, transposeA: false, transposeB: false,
-               alpha: weightScale, beta: 1)
+               alpha: weightScale, beta: accumulateInputGradient ? 1 : 0)
     }
 }
 
 extension Tape {
     /// Records `weightScale * x Wᵀ + biasScale * b` for W of shape [out, in] and b of shape [out].
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func dense(
         _ x: Variable<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
         weightScale: Scalar = 1, biasScale: Scalar = 1
@@ -75,8 +77,9 @@ extension Tape {
         weightScale: Scalar, biasScale: Scalar
     ) {
         let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
+        let inputGradient = input.requiresGradient ? input.gradientForContribution() : nil
         denseBackward(
-            inputGradient: input.requiresGradient ? input.gradient.unsafeMutableBaseAddress() : nil,
+            inputGradient: inputGradient?.pointer, accumulateInputGradient: inputGradient?.accumulate ?? true,
             weightGradient: accumulatesParameterGradients ? weight.gradient.unsafeMutableBaseAddress() : nil,
             biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,

@@ -14,21 +14,25 @@ func meanSquaredErrorForward<Scalar: BLASScalar>(
     return total / Scalar(count)
 }
 
-/// dprediction += dloss * 2 (prediction - target) / count.
+/// dprediction += dloss * 2 (prediction - target) / count (= when `accumulate` is false).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func meanSquaredErrorBackward<Scalar: BLASScalar>(
-    predictionGradient: UnsafeMutablePointer<Scalar>, lossGradient: Scalar,
+    predictionGradient: UnsafeMutablePointer<Scalar>, accumulate: Bool = true, lossGradient: Scalar,
     prediction: UnsafePointer<Scalar>, target: UnsafePointer<Scalar>, count: Int
 ) {
     let factor = 2 * lossGradient / Scalar(count)
-    for i in 0..<count { predictionGradient[i] += factor * (prediction[i] - target[i]) }
+    for i in 0..<count {
+        let contribution = factor * (prediction[i] - target[i])
+        predictionGradient[i] = accumulate ? predictionGradient[i] + contribution : contribution
+    }
 }
 
 extension Tape {
     func meanSquaredErrorBackwardStep(_ node: Node<Scalar>, prediction: Node<Scalar>) {
         guard prediction.requiresGradient else { return }
-        meanSquaredErrorBackward(predictionGradient: prediction.gradient.unsafeMutableBaseAddress(),
+        let (predictionGradient, accumulate) = prediction.gradientForContribution()
+        meanSquaredErrorBackward(predictionGradient: predictionGradient, accumulate: accumulate,
                                  lossGradient: node.gradient.unsafeBaseAddress.pointee,
                                  prediction: prediction.value.unsafeBaseAddress,
                                  target: node.cache.unsafeBaseAddress, count: prediction.value.count)
@@ -36,6 +40,8 @@ extension Tape {
 }
 
 /// The mean over all elements of `(prediction - target)^2`, as a scalar variable.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func meanSquaredError<Scalar: BLASScalar>(_ prediction: Variable<Scalar>, _ target: Tensor<Scalar>) -> Variable<Scalar> {
     let tape = prediction.tape
     let predicted = tape.nodes[prediction.index]

@@ -1,5 +1,11 @@
 import COpenBLAS
 import Glibc
+import Synchronization
+
+/// The thread count set with `BLASRuntime.setThreadCount`, 0 until it is.
+private let requestedThreadCount = Atomic<Int>(0)
+/// OpenBLAS's count before any call changed it (OPENBLAS_NUM_THREADS, else the cores), read once.
+private let initialThreadCount = Int(openblas_get_num_threads())
 
 /// What the loaded OpenBLAS says about itself, and whether the core it chose fits this CPU.
 ///
@@ -21,13 +27,47 @@ public enum BLASRuntime {
         return String(words[index + 1])
     }
 
-    /// The number of threads BLAS calls use.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// The number of threads BLAS calls may use: the count set with `setThreadCount`, else
+    /// OpenBLAS's own (OPENBLAS_NUM_THREADS, else the cores). `matmul` runs products below
+    /// `multiThreadingThreshold` on one thread whatever this says.
+    public static var threadCount: Int {
+        let requested = requestedThreadCount.load(ordering: .relaxed)
+        return requested > 0 ? requested : initialThreadCount
+    }
 
-    /// Sets the number of threads BLAS calls use (1 for small matrices and parallel sweeps).
+    /// Sets the number of threads BLAS calls may use (1 for parallel sweeps). A process-wide
+    /// setting, as OpenBLAS's is.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "BLASRuntime.setThreadCount: expected at least 1 thread, got \(count)")
+        requestedThreadCount.store(count, ordering: .relaxed)
         openblas_set_num_threads(Int32(count))
+    }
+
+    /// The multiply-adds (m n k) below which `matmul` runs a product on one thread: measured
+    /// here (2-core AMD EPYC Zen4, OpenBLAS 0.3.21) as where a second thread starts to pay, even
+    /// with the second core idle. OpenBLAS's own cut-off is lower (64^3 for GEMM, and 9216 m n
+    /// for GEMV), where waking a second thread costs more than it saves.
+    public static let multiThreadingThreshold = 1 << 20
+
+    /// Runs `body`, a BLAS call of `multiplyAdds` multiply-adds, on one thread if it is below
+    /// `multiThreadingThreshold` and more than one is set; on the set count otherwise. OpenBLAS
+    /// splits a product's output, not its sums, between threads, so this changes speed only.
+    /// Setting OpenBLAS's count is a store to one global (measured 12 ns); a call on another
+    /// thread that starts meanwhile may run on one thread, which again changes speed only.
+    @inlinable
+    public static func withThreads<R>(forMultiplyAdds multiplyAdds: Int, _ body: () -> R) -> R {
+        guard multiplyAdds < multiThreadingThreshold else { return body() }
+        let count = threadCount
+        guard threads(forMultiplyAdds: multiplyAdds, threadCount: count) < count else { return body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(count)) }
+        return body()
+    }
+
+    /// The threads a BLAS call of `multiplyAdds` multiply-adds runs on when `threadCount` are set.
+    @inlinable
+    public static func threads(forMultiplyAdds multiplyAdds: Int, threadCount: Int) -> Int {
+        multiplyAdds < multiThreadingThreshold ? 1 : threadCount
     }
 
     /// The value of `OPENBLAS_CORETYPE` in this process's environment, if any.

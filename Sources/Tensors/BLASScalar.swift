@@ -1,5 +1,8 @@
 import COpenBLAS
 import Glibc
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 
 /// A floating-point type that OpenBLAS and LAPACKE handle: `Float` (the `s` routines) or
 /// `Double` (the `d` routines). Each requirement is a thin wrapper over one C call, so generic
@@ -30,6 +33,20 @@ where Self.RawSignificand: FixedWidthInteger {
     static func potrs(n: Int, nrhs: Int, factor: UnsafePointer<Self>, ldf: Int,
                       b: UnsafeMutablePointer<Self>, ldb: Int) -> Int32
 
+    /// 64 bytes of this type as one SIMD value (8 Doubles, 16 Floats): the unit of work of the
+    /// vectorised loops, which specialise for `Float` and `Double` to packed instructions.
+    associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    /// The square root of each lane, correctly rounded as `sqrt` is. Packed (`sqrtpd`, `sqrtps`)
+    /// on x86-64: `squareRoot()` on Linux carries an errno check per element that keeps a loop
+    /// scalar.
+    static func squareRoots(_ x: Lanes) -> Lanes
+    /// Each lane of `values` where the same lane of `condition` is greater than zero, and zero
+    /// elsewhere (NaN conditions give zero): ReLU's forward and backward. A requirement so that
+    /// each type compiles it on its concrete SIMD type, to packed compares and ands; the generic
+    /// `replacing(with:where:)` went lane by lane through the stack (85 us against 3 us on
+    /// 12800 Doubles).
+    static func keepingWherePositive(_ values: Lanes, _ condition: Lanes) -> Lanes
+
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func sqrt(_ x: Self) -> Self
@@ -46,6 +63,25 @@ func cblasTranspose(_ transposed: Bool) -> CBLAS_TRANSPOSE {
 
 extension Float: BLASScalar {
     public static var safetensorsDType: String { "F32" }
+
+    public typealias Lanes = SIMD16<Float>
+
+    @_transparent
+    public static func keepingWherePositive(_ values: Lanes, _ condition: Lanes) -> Lanes {
+        Lanes().replacing(with: values, where: condition .> 0)
+    }
+
+    @_transparent
+    public static func squareRoots(_ x: Lanes) -> Lanes {
+#if arch(x86_64)
+        Lanes(lowHalf: SIMD8(lowHalf: _mm_sqrt_ps(x.lowHalf.lowHalf), highHalf: _mm_sqrt_ps(x.lowHalf.highHalf)),
+              highHalf: SIMD8(lowHalf: _mm_sqrt_ps(x.highHalf.lowHalf), highHalf: _mm_sqrt_ps(x.highHalf.highHalf)))
+#else
+        var result = x
+        for lane in x.indices { result[lane] = x[lane].squareRoot() }
+        return result
+#endif
+    }
 
     @inlinable
     public static func gemm(
@@ -102,6 +138,25 @@ extension Float: BLASScalar {
 
 extension Double: BLASScalar {
     public static var safetensorsDType: String { "F64" }
+
+    public typealias Lanes = SIMD8<Double>
+
+    @_transparent
+    public static func keepingWherePositive(_ values: Lanes, _ condition: Lanes) -> Lanes {
+        Lanes().replacing(with: values, where: condition .> 0)
+    }
+
+    @_transparent
+    public static func squareRoots(_ x: Lanes) -> Lanes {
+#if arch(x86_64)
+        Lanes(lowHalf: SIMD4(lowHalf: _mm_sqrt_pd(x.lowHalf.lowHalf), highHalf: _mm_sqrt_pd(x.lowHalf.highHalf)),
+              highHalf: SIMD4(lowHalf: _mm_sqrt_pd(x.highHalf.lowHalf), highHalf: _mm_sqrt_pd(x.highHalf.highHalf)))
+#else
+        var result = x
+        for lane in x.indices { result[lane] = x[lane].squareRoot() }
+        return result
+#endif
+    }
 
     @inlinable
     public static func gemm(

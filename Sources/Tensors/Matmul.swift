@@ -52,7 +52,8 @@ public func matmul<Scalar: BLASScalar>(
 }
 
 /// The buffer-level product for contiguous row-major operands (leading dimensions are the
-/// stored column counts). Uses `?gemv` when the result is a single row or column.
+/// stored column counts). Uses `?gemv` when the result is a single row or column, and one
+/// BLAS thread for small products (`BLASRuntime.withThreads`).
 @inlinable
 public func matmul<Scalar: BLASScalar>(
     _ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ c: UnsafeMutablePointer<Scalar>,
@@ -66,16 +67,18 @@ public func matmul<Scalar: BLASScalar>(
         if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { Scalar.scal(n: m * n, alpha: beta, x: c) }
         return
     }
-    if n == 1 {
-        // C (m x 1) = op(A) b: a matrix-vector product; b is k contiguous values either way.
-        Scalar.gemv(transposeA: transposeA, m: transposeA ? k : m, n: transposeA ? m : k,
-                    alpha: alpha, a: a, lda: lda, x: b, beta: beta, y: c)
-    } else if m == 1 {
-        // C (1 x n) = a op(B), i.e. Cᵀ = op(B)ᵀ aᵀ: gemv on B with the flag flipped.
-        Scalar.gemv(transposeA: !transposeB, m: transposeB ? n : k, n: transposeB ? k : n,
-                    alpha: alpha, a: b, lda: ldb, x: a, beta: beta, y: c)
-    } else {
-        Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: n)
+    BLASRuntime.withThreads(forMultiplyAdds: m &* n &* k) {
+        if n == 1 {
+            // C (m x 1) = op(A) b: a matrix-vector product; b is k contiguous values either way.
+            Scalar.gemv(transposeA: transposeA, m: transposeA ? k : m, n: transposeA ? m : k,
+                        alpha: alpha, a: a, lda: lda, x: b, beta: beta, y: c)
+        } else if m == 1 {
+            // C (1 x n) = a op(B), i.e. Cᵀ = op(B)ᵀ aᵀ: gemv on B with the flag flipped.
+            Scalar.gemv(transposeA: !transposeB, m: transposeB ? n : k, n: transposeB ? k : n,
+                        alpha: alpha, a: b, lda: ldb, x: a, beta: beta, y: c)
+        } else {
+            Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: n)
+        }
     }
 }

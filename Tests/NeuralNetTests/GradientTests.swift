@@ -82,6 +82,19 @@ import Testing
         let error = check.maxRelativeError(inputs: [random([7, 3], seed: 17)], parameters: model.parameters) { model($0[0]) }
         #expect(error < 1e-6)
     }
+
+    /// One value read by several operations: the first contribution the backward pass reaches
+    /// writes its gradient buffer and the others add, whatever op each is.
+    @Test func valueReadBySeveralOperations() {
+        var generator = Xoshiro256StarStar(seed: 18)
+        let dense = Dense<Double>(3, 3, generator: &generator), layerNorm = LayerNorm<Double>(3)
+        let x = random([4, 3], seed: 19)
+        let error = check.maxRelativeError(inputs: [x], parameters: dense.parameters + layerNorm.parameters) {
+            let h = $0[0]
+            return dense(h) + layerNorm(h) + h.relu() * h + 2.5 * dense(h.tanh())
+        }
+        #expect(error < 1e-6)
+    }
 }
 
 @Suite struct TapeTests {
@@ -107,6 +120,25 @@ import Testing
         let fresh = Tape<Double>()
         fresh.backward(meanSquaredError(model(fresh.input(x)), y))
         #expect(model.parameters[0].gradient == reusedGradient)
+    }
+
+    /// Gradient buffers are written, not zeroed, by each backward: a value nothing reached must
+    /// still read zero, and a second backward on the same record must not add to the first.
+    @Test func gradientsStartFromZeroInEachBackward() {
+        let tape = Tape<Double>()
+        let unused = tape.input(.ones([2, 3]), requiresGradient: true)
+        let x = tape.input(.ones([2, 3]), requiresGradient: true)
+        let y = x.relu() + x
+        tape.backward(y)
+        #expect(tape.gradient(of: unused) == .zeros([2, 3]))
+        #expect(tape.gradient(of: x) == .filled([2, 3], with: 2))
+        tape.backward(y, seed: .filled([2, 3], with: 3))
+        #expect(tape.gradient(of: unused) == .zeros([2, 3]))
+        #expect(tape.gradient(of: x) == .filled([2, 3], with: 6))
+        // A constant output: every gradient is zero.
+        let constant = tape.input(.ones([1, 1]))
+        tape.backward(constant)
+        #expect(tape.gradient(of: x) == .zeros([2, 3]))
     }
 
     @Test func sequentialNamesAsPyTorch() {

@@ -188,6 +188,15 @@ import Testing
         #expect(BLASRuntime.threadCount >= 1)
     }
 
+    @Test func smallProductsRunOnOneThread() {
+        let threshold = BLASRuntime.multiThreadingThreshold
+        #expect(BLASRuntime.threads(forMultiplyAdds: 100 * 128 * 1, threadCount: 2) == 1)
+        #expect(BLASRuntime.threads(forMultiplyAdds: threshold - 1, threadCount: 4) == 1)
+        #expect(BLASRuntime.threads(forMultiplyAdds: threshold, threadCount: 4) == 4)
+        #expect(BLASRuntime.threads(forMultiplyAdds: 256 * 512 * 512, threadCount: 2) == 2)
+        #expect(BLASRuntime.threads(forMultiplyAdds: 10, threadCount: 1) == 1)
+    }
+
     @Test func verdicts() {
         let avx512: Set<String> = ["fma", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
         let prescottOnSkylake = BLASCoreCheck(coreName: "Prescott", cpuFlags: avx512, coreTypeOverride: nil)
