@@ -28,7 +28,9 @@ Workloads (names shared with Benchmarks/PeerWorkloads):
   (multiprocessing, spawn) of one intra-op thread each, as `train` runs a sweep (one BLAS thread
   per parallel run); `--sweep-mode sequential` runs them one after another with N intra-op threads
   instead. Timed once, as a whole (workers' start-up included; this script's own `import torch`
-  not). `--epochs` shortens it (compare-peers --quick uses 300).
+  not), in wall-clock seconds and in CPU seconds of all its processes (`cpu_s`, which time spent
+  waiting for a core shared with other work does not inflate). `--epochs` shortens it
+  (compare-peers --quick uses 300).
 
 Timing, as Benchmarks/PeerWorkloads: a warmup of --warmup seconds (at least one call), then single
 calls until --seconds have passed and at least 5 were timed, or 4 x --seconds have passed.
@@ -242,6 +244,7 @@ def paper_toy(threads, epochs, mode):
     with tempfile.TemporaryDirectory(prefix="torch-paper-toy-") as folder:
         runs = [(target, placement, seed, epochs, folder) for target, placement, seed in toy_runs()]
         start = time.perf_counter()
+        cpu_start = cpu_seconds()
         if mode == "pool" and threads > 1:
             context = multiprocessing.get_context("spawn")
             with context.Pool(threads, initializer=toy_worker_init) as pool:
@@ -252,8 +255,16 @@ def paper_toy(threads, epochs, mode):
             exponents = [toy_run(run) for run in runs]
             how = "sequential, %d intra-op thread(s)" % threads
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu_start
     assert len(exponents) == len(runs)
-    return seconds, "%d runs x %d epochs, %s" % (len(runs), epochs, how)
+    return seconds, cpu, "%d runs x %d epochs, %s" % (len(runs), epochs, how)
+
+
+def cpu_seconds():
+    """User + system CPU seconds of this process and its finished children (the pool's workers)."""
+    import resource
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 # Main -----------------------------------------------------------------------------------------
@@ -306,9 +317,9 @@ def main():
     }}), flush=True)
     for name in options.workloads:
         if name == "paper-toy":
-            seconds, how = paper_toy(options.threads, options.epochs, options.sweep_mode)
+            seconds, cpu, how = paper_toy(options.threads, options.epochs, options.sweep_mode)
             torch.set_num_threads(options.threads)
-            result = record(name, "torch", options.threads, [seconds], how=how)
+            result = record(name, "torch", options.threads, [seconds], cpu_s=cpu, how=how)
         else:
             impl, body = build(name)
             result = record(name, impl, options.threads, sample(body, options.warmup, options.seconds))
