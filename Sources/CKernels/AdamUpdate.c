@@ -3,23 +3,26 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 
 // Whether the CPU has AVX and the OS saves its registers (CPUID.1:ECX bits 27 and 28, then
-// XCR0 bits 1 and 2), checked once.
-static int avx_state = -1;
+// XCR0 bits 1 and 2): checked once, as CPUID traps to the hypervisor in a VM. Atomic because
+// threads may race to store it; each stores the same value.
+static _Atomic int avx_state = -1;
 
 static int has_avx(void) {
-    if (avx_state < 0) {
+    int state = atomic_load_explicit(&avx_state, memory_order_relaxed);
+    if (state < 0) {
         unsigned int eax, ebx, ecx, edx;
-        int avx = 0;
+        state = 0;
         if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 27)) && (ecx & (1u << 28))) {
             unsigned int xcr0_low, xcr0_high;
             __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-            avx = (xcr0_low & 6u) == 6u;
+            state = (xcr0_low & 6u) == 6u;
         }
-        avx_state = avx;  // A benign race: every thread computes the same value.
+        atomic_store_explicit(&avx_state, state, memory_order_relaxed);
     }
-    return avx_state;
+    return state;
 }
 
 // Per element, in this order: p *= decay; g' = g + wd p; m += (g' - m)(1 - beta1);

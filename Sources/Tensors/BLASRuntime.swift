@@ -43,10 +43,10 @@ public enum BLASRuntime {
         openblas_set_num_threads(Int32(count))
     }
 
-    /// The multiply-adds (m n k) below which `matmul` runs a product on one thread: measured
-    /// here (2-core AMD EPYC Zen4, OpenBLAS 0.3.21) as where a second thread starts to pay, even
-    /// with the second core idle. OpenBLAS's own cut-off is lower (64^3 for GEMM, and 9216 m n
-    /// for GEMV), where waking a second thread costs more than it saves.
+    /// The multiply-adds (m n k) below which `matmul` runs a product on one thread. Measured on
+    /// a 2-core AMD EPYC Zen4 with OpenBLAS 0.3.21, the second core idle: below it a second
+    /// thread gains at most 16% (0.4-0.9M), from 1.6M it gains 48-66%; with that core busy it
+    /// loses at every size. OpenBLAS's own cut-offs are lower (64^3 for GEMM, 9216 m n for GEMV).
     public static let multiThreadingThreshold = 1 << 20
 
     /// Runs `body`, a BLAS call of `multiplyAdds` multiply-adds, on one thread if it is below
