@@ -259,7 +259,6 @@ public enum ExperimentRunner {
 
         var lastLoss = lossCurve.last?.loss ?? .nan
         var finalLoss = Double.nan
-        var stoppedEarly = false
         do {
             while trainer.epoch < training.epochs {
                 lastLoss = try trainer.runEpoch()
@@ -268,7 +267,6 @@ public enum ExperimentRunner {
                 progress.epochDone(run: id, epoch: epoch, of: training.epochs, loss: lastLoss)
                 if let target = training.targetLoss, lastLoss <= target {
                     if lossCurve.last?.epoch != epoch { lossCurve.append(LossRecord(epoch: epoch, loss: lastLoss)) }
-                    stoppedEarly = true
                     progress.runDone(skippedEpochs: training.epochs - epoch)
                     break
                 }
@@ -292,7 +290,6 @@ public enum ExperimentRunner {
             try partial.write(to: folder + "/metrics-partial.json")
             throw divergence
         }
-        _ = stoppedEarly
         let tape = Tape<Scalar>()
         let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
         let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
