@@ -34,8 +34,10 @@ final class TrainingStepState<Scalar: BLASScalar> {
     let optimizer: Adam<Scalar>
     let tape = Tape<Scalar>()
     let x: Tensor<Scalar>, y: Tensor<Scalar>
+    /// With 2+ threads the batch is split over them, as `train` does (`DataParallelTraining`).
+    let dataParallel: DataParallelTraining<Scalar>?
 
-    init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool) {
+    init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Int) {
         var generator = Xoshiro256StarStar(seed: 1)
         var description = MLPDescription(inputSize: 1, width: width, hiddenLayers: hiddenLayers)
         description.weightInitialization = .kaimingNormal
@@ -45,9 +47,14 @@ final class TrainingStepState<Scalar: BLASScalar> {
         optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
         x = .randomUniform([batch, 1], low: -1, high: 1, using: &generator)
         y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
+        dataParallel = threads > 1 ? DataParallelTraining(model: model, team: WorkerTeam(size: threads)) : nil
     }
 
     func step() {
+        if let dataParallel {
+            _ = dataParallel.step(inputs: x, targets: y, optimizer: optimizer)
+            return
+        }
         tape.reset()
         optimizer.zeroGradients()
         let loss = meanSquaredError(model(tape.input(x)), y)
@@ -94,13 +101,13 @@ enum Workload {
     }
 
     /// The operation to time, with its network and data built.
-    func build() -> () throws -> Void {
+    func build(threads: Int) -> () throws -> Void {
         switch self {
         case let .step(width, hiddenLayers, batch, double, layerNorm):
             if double {
-                return TrainingStepState<Double>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm).step
+                return TrainingStepState<Double>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm, threads: threads).step
             }
-            return TrainingStepState<Float>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm).step
+            return TrainingStepState<Float>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm, threads: threads).step
         case .empiricalNTK(let points):
             return TangentKernelWorkloads.structuredEmpiricalNTK(points: points, width: 512, hiddenLayers: 3)
         case .analyticNTK(let points):
@@ -234,7 +241,9 @@ struct PeerWorkloads {
         fflush(nil)
         for (name, workload) in workloads {
             do {
-                let times = try sample(workload.build(), warmup: warmupSeconds, seconds: seconds)
+                // A data-parallel step leaves BLAS on one thread (DataParallelTraining): reset it.
+                BLASRuntime.setThreadCount(threads)
+                let times = try sample(workload.build(threads: threads), warmup: warmupSeconds, seconds: seconds)
                 print(object([
                     ("workload", quoted(name)), ("impl", quoted("FiniteWidth")), ("threads", String(threads)),
                     ("median_s", number(quantile(times, 0.5))), ("min_s", number(times[0])),

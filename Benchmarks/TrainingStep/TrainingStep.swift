@@ -15,9 +15,13 @@ import NeuralNet
 
 struct StepCase: Sendable {
     let width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, double: Bool, threads: Int
+    /// With 2+ threads: split the batch over them (`DataParallelTraining`, what `train` does), or
+    /// run one tape and let BLAS split each product (`blas`).
+    var dataParallel = true
 
     var name: String {
         "\(double ? "f64" : "f32") width=\(width) hidden=\(hiddenLayers) batch=\(batch) \(layerNorm ? "ln" : "no-ln") t=\(threads)"
+            + (threads > 1 && !dataParallel ? " blas" : "")
     }
 }
 
@@ -27,6 +31,7 @@ final class TrainingStepState<Scalar: BLASScalar> {
     let optimizer: Adam<Scalar>
     let tape = Tape<Scalar>()
     let x: Tensor<Scalar>, y: Tensor<Scalar>
+    let dataParallel: DataParallelTraining<Scalar>?
 
     init(_ stepCase: StepCase) {
         var generator = Xoshiro256StarStar(seed: 1)
@@ -38,11 +43,17 @@ final class TrainingStepState<Scalar: BLASScalar> {
         optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
         x = .randomUniform([stepCase.batch, 1], low: -1, high: 1, using: &generator)
         y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
+        dataParallel = stepCase.threads > 1 && stepCase.dataParallel
+            ? DataParallelTraining(model: model, team: WorkerTeam(size: stepCase.threads)) : nil
         for _ in 0..<3 { step() }  // warm: the tape's buffers exist from here on
     }
 
     @inline(__always)
     func step() {
+        if let dataParallel {
+            _ = dataParallel.step(inputs: x, targets: y, optimizer: optimizer)
+            return
+        }
         tape.reset()
         optimizer.zeroGradients()
         let loss = meanSquaredError(model(tape.input(x)), y)
@@ -59,7 +70,11 @@ final class StateSlot: @unchecked Sendable {
 let cases: [StepCase] = [
     (128, 2, 100, true), (512, 4, 256, false), (2048, 2, 256, false),
 ].flatMap { width, hidden, batch, double in
-    [false, true].flatMap { ln in [1, 2].map { StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: $0) } }
+    [false, true].flatMap { ln in
+        [StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 1),
+         StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 2),
+         StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 2, dataParallel: false)]
+    }
 }
 
 let benchmarks: @Sendable () -> Void = {

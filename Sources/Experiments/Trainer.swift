@@ -37,14 +37,23 @@ public final class Trainer<Scalar: BLASScalar> {
     /// Epochs completed so far.
     public var epoch = 0
 
+    /// Threads a step runs on: with 2 or more, each batch's rows are split over them.
+    public let threads: Int
+
     /// One tape for full batches and one for the smaller last batch, so neither reallocates.
     let tape = Tape<Scalar>(), remainderTape = Tape<Scalar>()
+    /// With `threads` > 1, the same pair split over the threads (they share one team).
+    let dataParallel: DataParallelTraining<Scalar>?, remainderDataParallel: DataParallelTraining<Scalar>?
     var order: [Int]
     var batchInputs: Tensor<Scalar>, batchTargets: Tensor<Scalar>
     var remainderInputs: Tensor<Scalar>, remainderTargets: Tensor<Scalar>
 
+    /// - Parameter threads: with 2 or more, each step splits its batch's rows over that many
+    ///   threads (`DataParallelTraining`), which leaves BLAS on one thread; the results then differ
+    ///   from one thread's in the last bits (the order of additions), and are the same from run to
+    ///   run for one count. Batches of fewer than `minimumRowsPerThread` rows a thread use fewer.
     public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
-                targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar) {
+                targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar, threads: Int = 1) {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
                      "Trainer: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         self.model = model
@@ -60,7 +69,21 @@ public final class Trainer<Scalar: BLASScalar> {
         batchTargets = Tensor(uninitializedShape: [self.batchSize, targets.columns])
         remainderInputs = Tensor(uninitializedShape: [remainder, inputs.columns])
         remainderTargets = Tensor(uninitializedShape: [remainder, targets.columns])
+
+        let teamSize = min(max(threads, 1), self.batchSize / Self.minimumRowsPerThread)
+        self.threads = max(teamSize, 1)
+        if teamSize > 1 {
+            let team = WorkerTeam(size: teamSize)
+            dataParallel = DataParallelTraining(model: model, parameters: optimizer.parameters, team: team)
+            remainderDataParallel = remainder > 0 ? DataParallelTraining(model: model, parameters: optimizer.parameters, team: team) : nil
+        } else {
+            (dataParallel, remainderDataParallel) = (nil, nil)
+        }
     }
+
+    /// The fewest rows of a batch worth a thread of their own: below it, waking a thread and
+    /// summing its gradients cost more than the rows' forward and backward.
+    public static var minimumRowsPerThread: Int { 16 }
 
     /// Optimizer steps per epoch: one per batch, the last batch possibly short.
     public var batchesPerEpoch: Int { (inputs.rows + batchSize - 1) / batchSize }
@@ -96,7 +119,7 @@ public final class Trainer<Scalar: BLASScalar> {
     func runBatches() throws -> Double {
         let rows = inputs.rows
         if batchSize == rows {
-            let loss = try step(tape: tape, inputs: inputs, targets: targets)
+            let loss = try step(tape: tape, dataParallel, inputs: inputs, targets: targets)
             return loss
         }
         // Fisher-Yates from the identity with the trainer's own generator, so a seed fixes the
@@ -114,10 +137,10 @@ public final class Trainer<Scalar: BLASScalar> {
             let full = count == batchSize
             if full {
                 gather(rows: start..<(start + count), into: &batchInputs, &batchTargets)
-                total += try step(tape: tape, inputs: batchInputs, targets: batchTargets) * Double(count)
+                total += try step(tape: tape, dataParallel, inputs: batchInputs, targets: batchTargets) * Double(count)
             } else {
                 gather(rows: start..<(start + count), into: &remainderInputs, &remainderTargets)
-                total += try step(tape: remainderTape, inputs: remainderInputs, targets: remainderTargets) * Double(count)
+                total += try step(tape: remainderTape, remainderDataParallel, inputs: remainderInputs, targets: remainderTargets) * Double(count)
             }
             start += count
         }
@@ -130,7 +153,15 @@ public final class Trainer<Scalar: BLASScalar> {
         return Double(meanSquaredError(model(tape.input(inputs)), targets).value.scalar)
     }
 
-    func step(tape: Tape<Scalar>, inputs: Tensor<Scalar>, targets: Tensor<Scalar>) throws -> Double {
+    func step(tape: Tape<Scalar>, _ dataParallel: DataParallelTraining<Scalar>?,
+              inputs: Tensor<Scalar>, targets: Tensor<Scalar>) throws -> Double {
+        if let dataParallel {
+            let value = dataParallel.step(inputs: inputs, targets: targets, optimizer: optimizer)
+            guard value.isFinite else {
+                throw DivergenceError(epoch: epoch, loss: value, learningRate: optimizer.learningRate)
+            }
+            return value
+        }
         tape.reset()
         optimizer.zeroGradients()
         let loss = meanSquaredError(model(tape.input(inputs)), targets)

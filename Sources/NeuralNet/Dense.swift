@@ -80,8 +80,7 @@ extension Tape {
         let inputGradient = input.requiresGradient ? input.gradientForContribution() : nil
         denseBackward(
             inputGradient: inputGradient?.pointer, accumulateInputGradient: inputGradient?.accumulate ?? true,
-            weightGradient: accumulatesParameterGradients ? weight.gradient.unsafeMutableBaseAddress() : nil,
-            biasGradient: accumulatesParameterGradients ? bias?.gradient.unsafeMutableBaseAddress() : nil,
+            weightGradient: parameterGradient(weight), biasGradient: parameterGradient(bias),
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
             weightScale: weightScale, biasScale: biasScale)

@@ -11,11 +11,24 @@ public protocol Optimizer<Scalar>: AnyObject {
     var learningRate: Double { get set }
     /// Applies one update to every parameter from its current gradient.
     func step()
+    /// The first half of `step()` split for threads: advances the step count. Then
+    /// `update(parameter:elements:)` over disjoint pieces that cover every parameter, from any
+    /// threads, does what the rest of `step()` does, element for element.
+    func beginStep()
+    /// Updates `elements` (flat indices) of parameter `index` from its gradient, as part of the
+    /// step `beginStep()` began.
+    func update(parameter index: Int, elements: Range<Int>)
     /// The optimizer's state (step count and moment buffers), for checkpoints, by parameter index.
     var state: OptimizerState<Scalar> { get set }
 }
 
 extension Optimizer {
+    public func step() {
+        beginStep()
+        // An index loop: `enumerated()` in this unspecialised generic code would box every element.
+        for index in parameters.indices { update(parameter: index, elements: 0..<parameters[index].value.count) }
+    }
+
     /// Sets every parameter's gradient to zero.
     public func zeroGradients() {
         for parameter in parameters { parameter.zeroGradient() }
@@ -41,6 +54,15 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
     public let momentum: Double, dampening: Double, weightDecay: Double, nesterov: Bool
     var momentumBuffers: [Tensor<Scalar>]
     var steps = 0
+    /// Whether the step `beginStep()` began is the first (momentum starts from the gradient).
+    var isFirstStep = true
+    /// Per parameter, the buffers `update` reads and writes, made unique once per step by
+    /// `beginStep()`: threads updating pieces of one parameter never touch its tensors.
+    var stepBuffers: [StepBuffers] = []
+
+    struct StepBuffers {
+        var parameter: UnsafeMutablePointer<Scalar>, gradient: UnsafePointer<Scalar>, momentum: UnsafeMutablePointer<Scalar>?
+    }
 
     public init(parameters: [Parameter<Scalar>], learningRate: Double, momentum: Double = 0,
                 dampening: Double = 0, weightDecay: Double = 0, nesterov: Bool = false) {
@@ -53,17 +75,24 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
         momentumBuffers = momentum == 0 ? [] : parameters.map { Tensor(shape: $0.shape, repeating: 0) }
     }
 
-    public func step() {
-        // An index loop: `enumerated()` in this unspecialised generic code would box every element.
-        for index in parameters.indices {
-            let parameter = parameters[index]
-            sgdUpdate(parameter: parameter.value.unsafeMutableBaseAddress(), gradient: parameter.gradient.unsafeBaseAddress,
-                      momentumBuffer: momentum == 0 ? nil : momentumBuffers[index].unsafeMutableBaseAddress(),
-                      count: parameter.value.count, learningRate: Scalar(learningRate), momentum: Scalar(momentum),
-                      dampening: Scalar(dampening), weightDecay: Scalar(weightDecay), nesterov: nesterov,
-                      isFirstStep: steps == 0)
-        }
+    public func beginStep() {
+        isFirstStep = steps == 0
         steps += 1
+        stepBuffers.removeAll(keepingCapacity: true)
+        for index in parameters.indices {
+            stepBuffers.append(StepBuffers(parameter: parameters[index].value.unsafeMutableBaseAddress(),
+                                           gradient: parameters[index].gradient.unsafeBaseAddress,
+                                           momentum: momentum == 0 ? nil : momentumBuffers[index].unsafeMutableBaseAddress()))
+        }
+    }
+
+    public func update(parameter index: Int, elements: Range<Int>) {
+        let buffers = stepBuffers[index], start = elements.lowerBound
+        sgdUpdate(parameter: buffers.parameter + start, gradient: buffers.gradient + start,
+                  momentumBuffer: buffers.momentum.map { $0 + start },
+                  count: elements.count, learningRate: Scalar(learningRate), momentum: Scalar(momentum),
+                  dampening: Scalar(dampening), weightDecay: Scalar(weightDecay), nesterov: nesterov,
+                  isFirstStep: isFirstStep)
     }
 
     public var state: OptimizerState<Scalar> {
@@ -85,6 +114,16 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     var firstMoments: [Tensor<Scalar>]
     var secondMoments: [Tensor<Scalar>]
     var steps = 0
+    /// lr / (1 - beta1^t) and sqrt(1 - beta2^t) for the step `beginStep()` began.
+    var stepSize = 0.0, biasCorrection2Sqrt = 1.0
+    /// Per parameter, the buffers `update` reads and writes, made unique once per step by
+    /// `beginStep()`: threads updating pieces of one parameter never touch its tensors.
+    var stepBuffers: [StepBuffers] = []
+
+    struct StepBuffers {
+        var parameter: UnsafeMutablePointer<Scalar>, gradient: UnsafePointer<Scalar>
+        var firstMoment: UnsafeMutablePointer<Scalar>, secondMoment: UnsafeMutablePointer<Scalar>
+    }
 
     public init(parameters: [Parameter<Scalar>], learningRate: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                 epsilon: Double = 1e-8, weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
@@ -106,24 +145,30 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
              weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public func step() {
+    public func beginStep() {
         steps += 1
         // PyTorch: step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
-        let biasCorrection1 = 1 - Double.pow(beta1, Double(steps))
-        let biasCorrection2Sqrt = (1 - Double.pow(beta2, Double(steps))).squareRoot()
-        // An index loop: `enumerated()` in this unspecialised generic code would box every element.
+        stepSize = learningRate / (1 - Double.pow(beta1, Double(steps)))
+        biasCorrection2Sqrt = (1 - Double.pow(beta2, Double(steps))).squareRoot()
+        stepBuffers.removeAll(keepingCapacity: true)
         for index in parameters.indices {
-            let parameter = parameters[index]
-            adamUpdate(parameter: parameter.value.unsafeMutableBaseAddress(), gradient: parameter.gradient.unsafeBaseAddress,
-                       firstMoment: firstMoments[index].unsafeMutableBaseAddress(),
-                       secondMoment: secondMoments[index].unsafeMutableBaseAddress(), count: parameter.value.count,
-                       stepSize: Scalar(learningRate / biasCorrection1), biasCorrection2Sqrt: Scalar(biasCorrection2Sqrt),
-                       beta1: Scalar(beta1), beta2: Scalar(beta2), epsilon: Scalar(epsilon),
-                       weightDecay: decoupledWeightDecay ? 0 : Scalar(weightDecay),
-                       decayFactor: decoupledWeightDecay ? Scalar(1 - learningRate * weightDecay) : 1)
+            stepBuffers.append(StepBuffers(parameter: parameters[index].value.unsafeMutableBaseAddress(),
+                                           gradient: parameters[index].gradient.unsafeBaseAddress,
+                                           firstMoment: firstMoments[index].unsafeMutableBaseAddress(),
+                                           secondMoment: secondMoments[index].unsafeMutableBaseAddress()))
         }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func update(parameter index: Int, elements: Range<Int>) {
+        let buffers = stepBuffers[index], start = elements.lowerBound
+        adamUpdate(parameter: buffers.parameter + start, gradient: buffers.gradient + start,
+                   firstMoment: buffers.firstMoment + start, secondMoment: buffers.secondMoment + start, count: elements.count,
+                   stepSize: Scalar(stepSize), biasCorrection2Sqrt: Scalar(biasCorrection2Sqrt),
+                   beta1: Scalar(beta1), beta2: Scalar(beta2), epsilon: Scalar(epsilon),
+                   weightDecay: decoupledWeightDecay ? 0 : Scalar(weightDecay),
+                   decayFactor: decoupledWeightDecay ? Scalar(1 - learningRate * weightDecay) : 1)
     }
 
     public var state: OptimizerState<Scalar> {

@@ -22,6 +22,9 @@ public final class Tape<Scalar: BLASScalar> {
     @usableFromInline var recorded = 0
     /// Whether the running `backward` adds into parameters' gradients (its `parameterGradients`).
     var accumulatesParameterGradients = true
+    /// Where `backward` adds each parameter's gradient when not into the parameter's own
+    /// `gradient`: a data-parallel replica's buffers (see `DataParallelTraining`), by identity.
+    var parameterGradientDestinations: [ObjectIdentifier: UnsafeMutablePointer<Scalar>] = [:]
 
     public init() {}
 
@@ -103,6 +106,17 @@ public final class Tape<Scalar: BLASScalar> {
         }
     }
 
+    /// The buffer `backward` adds `parameter`'s gradient into; nil when it computes none.
+    @inline(__always)
+    func parameterGradient(_ parameter: Parameter<Scalar>?) -> UnsafeMutablePointer<Scalar>? {
+        guard accumulatesParameterGradients, let parameter else { return nil }
+        if parameterGradientDestinations.isEmpty { return parameter.gradient.unsafeMutableBaseAddress() }
+        guard let destination = parameterGradientDestinations[ObjectIdentifier(parameter)] else {
+            preconditionFailure("backward: a parameter of shape \(parameter.shape) is not among this replica's parameters")
+        }
+        return destination
+    }
+
     /// The node for the next operation, reusing the buffers recorded at this position last step.
     /// Pass an existing shape array (an input's), so that no new array is allocated per step.
     @usableFromInline
@@ -138,7 +152,9 @@ public final class Tape<Scalar: BLASScalar> {
         case .input:
             break
         case let .parameter(parameter):
-            if accumulatesParameterGradients { parameter.gradient.add(node.gradient) }
+            if let destination = parameterGradient(parameter) {
+                Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination)
+            }
         case let .dense(input, weight, bias, weightScale, biasScale):
             denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias,
                               weightScale: weightScale, biasScale: biasScale)

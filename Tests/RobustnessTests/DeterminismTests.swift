@@ -1,8 +1,8 @@
 import Experiments
 import Testing
 
-/// The same config and seed give the same bytes: on one BLAS thread for a single run, and for a
-/// sweep whatever `--threads` says (its runs each use one BLAS thread).
+/// The same config and seed give the same bytes: for a single run on a given thread count, and
+/// for a sweep whatever `--threads` says (its runs each use one thread).
 @Suite struct DeterminismTests {
     /// Every file of two run folders, byte for byte; `metrics.json` and `report.json` without
     /// their wall times, which measure the machine.
@@ -29,6 +29,27 @@ import Testing
             }
             try expectSameOutputs(folder + "/first", folder + "/second")
         }
+    }
+
+    /// Two threads split each batch (40 rows, full batch): the same bytes from run to run, and
+    /// the same training as one thread's up to the order of additions.
+    @Test(.timeLimit(.minutes(2))) func twoThreadsGiveIdenticalFilesAndOneThreadsTraining() throws {
+        let config = try JSONValue.parse(smallRunConfig).setting(["training", "batchSize"], to: .string("full"))
+        try withTemporaryFolder { folder in
+            try AtomicFile.write(config.rendered(), to: folder + "/full.json")
+            for (output, threads) in [("first", "2"), ("second", "2"), ("one", "1")] {
+                let result = try runTrain(["--config", "full.json", "--output", output, "--threads", threads, "--quiet"], in: folder)
+                try #require(result.exitCode == 0, "\(result)")
+            }
+            try expectSameOutputs(folder + "/first", folder + "/second")
+            let (two, one) = try (finalTrainLoss(folder + "/first"), finalTrainLoss(folder + "/one"))
+            #expect(abs(two - one) <= 1e-9 * one, "final loss \(two) on 2 threads, \(one) on 1")
+        }
+    }
+
+    func finalTrainLoss(_ run: String) throws -> Double {
+        let metrics = try JSONValue.parse(AtomicFile.readText(run + "/metrics.json"))
+        return try #require(metrics["finalTrainLoss"]?.doubleValue, "no finalTrainLoss number in \(run)/metrics.json")
     }
 
     @Test(.timeLimit(.minutes(2))) func sweepRunsDoNotDependOnTheThreadCount() throws {

@@ -237,7 +237,7 @@ public enum ExperimentRunner {
         let trainer = Trainer(model: model, optimizer: makeOptimizer(config.training, parameters: model.parameters),
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
-                              generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder))
+                              generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
 
         let checkpointPath = folder + "/checkpoint.safetensors"
         let training = config.training
@@ -290,6 +290,8 @@ public enum ExperimentRunner {
             try partial.write(to: folder + "/metrics-partial.json")
             throw divergence
         }
+        // Data-parallel steps left BLAS on one thread; the evaluation's large products want them all.
+        if threads > 1 { BLASRuntime.setThreadCount(threads) }
         let tape = Tape<Scalar>()
         let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
         let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
