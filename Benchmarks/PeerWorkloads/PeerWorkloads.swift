@@ -34,7 +34,7 @@ final class TrainingStepState<Scalar: BLASScalar> {
     let optimizer: Adam<Scalar>
     let tape = Tape<Scalar>()
     let x: Tensor<Scalar>, y: Tensor<Scalar>
-    /// With 2+ threads the batch is split over them, as `train` does (`DataParallelTraining`).
+    /// The batch split over the threads (`DataParallelTraining`), where that pays.
     let dataParallel: DataParallelTraining<Scalar>?
 
     init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Int) {
@@ -47,7 +47,9 @@ final class TrainingStepState<Scalar: BLASScalar> {
         optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
         x = .randomUniform([batch, 1], low: -1, high: 1, using: &generator)
         y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
-        dataParallel = threads > 1 ? DataParallelTraining(model: model, team: WorkerTeam(size: threads)) : nil
+        // As `train` does: split the batch over the threads where that pays, else BLAS splits each product.
+        let teamSize = DataParallelTraining<Scalar>.threadsWorthUsing(available: threads, rows: batch, parameters: model.parameters)
+        dataParallel = teamSize > 1 ? DataParallelTraining(model: model, team: WorkerTeam(size: teamSize)) : nil
     }
 
     func step() {

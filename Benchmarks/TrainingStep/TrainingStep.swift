@@ -1,7 +1,10 @@
 // One full training step (forward, MSE loss, backward, Adam update) of the MLPs this field
 // studies, with and without LayerNorm: time per step and heap allocations per step.
 //
-// Cases, named `<precision> width=<w> hidden=<h> batch=<b> <ln|no-ln> t=<threads>`:
+// Cases, named `<precision> width=<w> hidden=<h> batch=<b> <ln|no-ln> t=<threads>[ blas]`; with
+// 2 threads, `t=2` splits each batch's rows over them (`DataParallelTraining`) and `t=2 blas` runs
+// one tape and lets BLAS split each product (`train` picks one by the network's size:
+// `DataParallelTraining.threadsWorthUsing`):
 // - width 128, 2 hidden layers, batch 100, Float64: the paper's toy networks (per-op overhead rules);
 // - width 512, 4 hidden layers, batch 256, Float32: GEMM-bound;
 // - width 2048, 2 hidden layers, batch 256, Float32: GEMM-bound and large.

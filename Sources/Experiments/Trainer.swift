@@ -37,7 +37,8 @@ public final class Trainer<Scalar: BLASScalar> {
     /// Epochs completed so far.
     public var epoch = 0
 
-    /// Threads a step runs on: with 2 or more, each batch's rows are split over them.
+    /// Threads a step runs on: each batch's rows are split over them (`splitsBatches`), or BLAS
+    /// splits the products of a large network.
     public let threads: Int
 
     /// One tape for full batches and one for the smaller last batch, so neither reallocates.
@@ -49,9 +50,11 @@ public final class Trainer<Scalar: BLASScalar> {
     var remainderInputs: Tensor<Scalar>, remainderTargets: Tensor<Scalar>
 
     /// - Parameter threads: with 2 or more, each step splits its batch's rows over that many
-    ///   threads (`DataParallelTraining`), which leaves BLAS on one thread; the results then differ
-    ///   from one thread's in the last bits (the order of additions), and are the same from run to
-    ///   run for one count. Batches of fewer than `minimumRowsPerThread` rows a thread use fewer.
+    ///   threads (`DataParallelTraining`, which leaves BLAS on one thread), as many as pay
+    ///   (`DataParallelTraining.threadsWorthUsing`): none for a network so large that BLAS's own
+    ///   threads do better, fewer for small batches. Split batches give results that
+    ///   differ from one thread's in the last bits (the order of additions), the same from run to
+    ///   run for one count. BLAS's own thread count is the caller's to set.
     public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
                 targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar, threads: Int = 1) {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
@@ -70,8 +73,9 @@ public final class Trainer<Scalar: BLASScalar> {
         remainderInputs = Tensor(uninitializedShape: [remainder, inputs.columns])
         remainderTargets = Tensor(uninitializedShape: [remainder, targets.columns])
 
-        let teamSize = min(max(threads, 1), self.batchSize / Self.minimumRowsPerThread)
-        self.threads = max(teamSize, 1)
+        let teamSize = DataParallelTraining<Scalar>.threadsWorthUsing(
+            available: threads, rows: self.batchSize, parameters: optimizer.parameters)
+        self.threads = max(threads, 1)
         if teamSize > 1 {
             let team = WorkerTeam(size: teamSize)
             dataParallel = DataParallelTraining(model: model, parameters: optimizer.parameters, team: team)
@@ -81,9 +85,8 @@ public final class Trainer<Scalar: BLASScalar> {
         }
     }
 
-    /// The fewest rows of a batch worth a thread of their own: below it, waking a thread and
-    /// summing its gradients cost more than the rows' forward and backward.
-    public static var minimumRowsPerThread: Int { 16 }
+    /// Whether steps split their batches over threads (else BLAS gets `threads`).
+    public var splitsBatches: Bool { dataParallel != nil }
 
     /// Optimizer steps per epoch: one per batch, the last batch possibly short.
     public var batchesPerEpoch: Int { (inputs.rows + batchSize - 1) / batchSize }

@@ -135,6 +135,21 @@ struct GeneralOpsLinear: Layer {
         #expect(optimizer.state.step == 0)
     }
 
+    @Test func splitsWhereItPays() {
+        var generator = Xoshiro256StarStar(seed: 1)
+        func parameters(width: Int) -> [Parameter<Float>] {
+            MLPDescription(inputSize: 1, width: width, hiddenLayers: 2).build(Float.self, generator: &generator).parameters
+        }
+        let small = parameters(width: 128), large = parameters(width: 2048)
+        #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 100, parameters: small) == 2)
+        #expect(DataParallelTraining.threadsWorthUsing(available: 8, rows: 100, parameters: small) == 8)
+        #expect(DataParallelTraining.threadsWorthUsing(available: 8, rows: 20, parameters: small) == 2)
+        #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 8, parameters: small) == 1)
+        #expect(DataParallelTraining.threadsWorthUsing(available: 1, rows: 100, parameters: small) == 1)
+        // 256 x 2048 x 2048 multiply-adds a product: BLAS's threads do better.
+        #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 256, parameters: large) == 1)
+    }
+
     @Test func stepLeavesBLASOnOneThread() {
         let model = Self.network()
         let (x, y) = Self.batch(rows: 8)
