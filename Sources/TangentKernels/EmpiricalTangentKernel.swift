@@ -17,8 +17,8 @@
 /// `D_i .* xhat_i` and `D_i`, so it adds `[D .* Xhat, D] [E .* Yhat, E]ᵀ`. The whole kernel costs
 /// one forward and one backward pass per set plus GEMMs.
 ///
-/// The kernel is assembled in tiles of 256 x 256; without x2 only the tiles on and below the
-/// diagonal, then mirrored. Points go through the network in blocks of `rowsPerBlock`, so memory
+/// The kernel is assembled in tiles of 256 x 256; without x2 only the tiles below the diagonal and
+/// the lower triangles of those on it (through `syrk`), then mirrored. Points go through the network in blocks of `rowsPerBlock`, so memory
 /// holds the layer inputs and gradients of at most two blocks besides the kernel itself.
 extension Layer {
     /// The empirical NTK between the rows of `x1` and those of `x2` by the structured method:
@@ -266,6 +266,12 @@ func accumulateKernel<Scalar: BLASScalar>(
         for tileColumn in stride(from: 0, to: columnEnd, by: tile) {
             let width = min(tile, rows2 - tileColumn)
             let target = theta + ((offset1 + tileRow) * columns + offset2 + tileColumn)
+            if lowerTriangleOnly && tileColumn == tileRow {
+                // A diagonal tile of a block against itself: its lower triangle is enough (the
+                // caller mirrors), and a Gram matrix's costs half a GEMM (`syrk`).
+                accumulateDiagonalTile(target, columns: columns, features1, rows: tileRow, height, scratch: scratch)
+                continue
+            }
             for (term1, term2) in zip(features1, features2) {
                 switch (term1, term2) {
                 case let (.dense(a, d, weightScaleSquared, biasScaleSquared), .dense(b, e, _, _)):
@@ -284,6 +290,39 @@ func accumulateKernel<Scalar: BLASScalar>(
             }
         }
     }
+}
+
+/// The lower triangle of a diagonal tile (rows `start..<start + count` against themselves) of the
+/// kernel: the per-layer Gram products through `syrk`, then the same combination as off the diagonal.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func accumulateDiagonalTile<Scalar: BLASScalar>(
+    _ target: UnsafeMutablePointer<Scalar>, columns: Int, _ features: [KernelTerm<Scalar>], rows start: Int, _ count: Int,
+    scratch: UnsafeMutablePointer<Scalar>
+) {
+    let (inputProducts, gradientProducts) = (scratch, scratch + kernelTileSize * kernelTileSize)
+    for term in features {
+        switch term {
+        case let .dense(a, d, weightScaleSquared, biasScaleSquared):
+            gramLowerTriangle(a, rows: start, count, into: inputProducts, ldc: count, beta: 0)
+            gramLowerTriangle(d, rows: start, count, into: gradientProducts, ldc: count, beta: 0)
+            for i in 0..<count {
+                let (out, p, q) = (target + i * columns, inputProducts + i * count, gradientProducts + i * count)
+                for j in 0...i { out[j] += (weightScaleSquared * p[j] + biasScaleSquared) * q[j] }
+            }
+        case let .gram(g):
+            gramLowerTriangle(g, rows: start, count, into: target, ldc: columns, beta: 1)
+        }
+    }
+}
+
+/// The lower triangle of `C = F[rows] F[rows]ᵀ + beta C`.
+@inline(__always)
+func gramLowerTriangle<Scalar: BLASScalar>(
+    _ f: Tensor<Scalar>, rows start: Int, _ count: Int, into c: UnsafeMutablePointer<Scalar>, ldc: Int, beta: Scalar
+) {
+    let k = f.shape[1]
+    Scalar.syrkLower(n: count, k: k, alpha: 1, a: f.unsafeBaseAddress + start * k, lda: max(k, 1), beta: beta, c: c, ldc: ldc)
 }
 
 /// The number of points a term holds.
