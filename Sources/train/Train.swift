@@ -69,7 +69,7 @@ extension Train {
         @Flag(help: "Continue the runs in --output from their last checkpoints; finished runs are kept.")
         var resume = false
 
-        @Option(help: "Cores to use: BLAS threads for one run, parallel runs for a sweep (default: all cores).")
+        @Option(help: "Cores to use: a run splits each batch over them, a sweep runs that many runs side by side (default: all cores).")
         var threads: Int?
 
         @Flag(help: "Print only the results, no progress.")

@@ -25,7 +25,8 @@ public struct RunnerOptions: Sendable {
     public var output: String
     public var initFrom: String?
     public var resume = false
-    /// Cores to use: BLAS threads for a single run; parallel runs (one BLAS thread each) for a sweep.
+    /// Cores to use: a single run's steps split each batch over them (or BLAS uses them, for a
+    /// network too large to split well); a sweep runs that many runs side by side, one thread each.
     public var threads: Int
     public var quiet = false
     public var shard: Shard?
@@ -96,7 +97,7 @@ public enum ExperimentRunner {
         }
 
         let workers = max(1, min(options.threads, selected.count))
-        // Parallel runs each get one BLAS thread; a single run gets all of them.
+        // Parallel runs each get one thread; a single run gets all of them (split batches or BLAS).
         BLASRuntime.setThreadCount(workers > 1 ? 1 : max(options.threads, 1))
         progress.begin(runs: selected.count, epochs: selected.reduce(0) { $0 + $1.config.training.epochs })
 
