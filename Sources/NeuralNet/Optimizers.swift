@@ -75,6 +75,8 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
         momentumBuffers = momentum == 0 ? [] : parameters.map { Tensor(shape: $0.shape, repeating: 0) }
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func beginStep() {
         isFirstStep = steps == 0
         steps += 1
@@ -145,6 +147,8 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
              weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func beginStep() {
         steps += 1
         // PyTorch: step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
