@@ -319,7 +319,8 @@ def main():
         if name == "paper-toy":
             seconds, cpu, how = paper_toy(options.threads, options.epochs, options.sweep_mode)
             torch.set_num_threads(options.threads)
-            result = record(name, "torch", options.threads, [seconds], cpu_s=cpu, how=how)
+            impl = "torch" if options.sweep_mode == "pool" else "torch (sequential)"
+            result = record(name, impl, options.threads, [seconds], cpu_s=cpu, how=how)
         else:
             impl, body = build(name)
             result = record(name, impl, options.threads, sample(body, options.warmup, options.seconds))
