@@ -43,6 +43,23 @@ public enum AtomicFile {
             unlink(temporary)
             throw FileError(path: path, problem: failure)
         }
+        syncFolder(of: path)
+    }
+
+    /// Flushes the folder holding `path`, so that the rename itself survives a power cut (the
+    /// file's bytes already did). Best effort: the file is in place whatever this returns, and
+    /// some file systems cannot sync a folder.
+    static func syncFolder(of path: String) {
+        let descriptor = open(folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        close(descriptor)
+    }
+
+    /// The folder a path names a file in: "runs/a/metrics.json" -> "runs/a", "x.json" -> ".".
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Writes a UTF-8 string to `path` atomically.

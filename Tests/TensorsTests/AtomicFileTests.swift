@@ -18,6 +18,14 @@ import Testing
         }
     }
 
+    /// The folder whose entry the rename changes, which is synced after it.
+    @Test func theFolderOfAPath() {
+        #expect(AtomicFile.folder(of: "runs/toy/metrics.json") == "runs/toy")
+        #expect(AtomicFile.folder(of: "metrics.json") == ".")
+        #expect(AtomicFile.folder(of: "/metrics.json") == "/")
+        #expect(AtomicFile.folder(of: "/tmp/x/y") == "/tmp/x")
+    }
+
     @Test func overwritingReplacesTheWholeContent() throws {
         try withTemporaryDirectory { folder throws in
             let path = folder + "/file"
