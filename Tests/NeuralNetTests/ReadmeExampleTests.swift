@@ -1,8 +1,9 @@
+import Foundation
 import Testing
 import NeuralNet  // not @testable: only the public API, as another package sees it
 
-/// The README's "Build your own network" example, verbatim between the markers, so CI proves it
-/// compiles and trains.
+/// The README's "Build your own network" examples, verbatim between the markers, so CI proves they
+/// compile and train.
 @Test func readmeCustomNetworkExample() throws {
     // README example begins
     var generator = Xoshiro256StarStar(seed: 0)
@@ -31,4 +32,36 @@ import NeuralNet  // not @testable: only the public API, as another package sees
     // README example ends
     #expect(loss < firstLoss / 5)
     #expect(far.maxAbs().isFinite)
+
+    // README data-parallel example begins
+    let training = DataParallelTraining(model: model, team: WorkerTeam(size: 2))
+    for _ in 0..<200 { loss = training.step(inputs: x, targets: y, optimizer: optimizer) }
+    // README data-parallel example ends
+    #expect(loss < firstLoss / 10)
+}
+
+/// Every block between "README ... begins" and "ends" markers in the README example tests appears
+/// in README.md as it is (less the test's indentation), so the README shows what CI runs.
+@Test func readmeShowsTheTestedExamplesVerbatim() throws {
+    let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    let readme = try String(contentsOf: tests.deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+    var blocks = 0
+    for file in ["NeuralNetTests/ReadmeExampleTests.swift", "TangentKernelsTests/ReadmeKernelExampleTests.swift"] {
+        let source = try String(contentsOf: tests.appendingPathComponent(file), encoding: .utf8)
+        var block: [String]?
+        for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("// README") && trimmed.hasSuffix("begins") {
+                block = []
+            } else if trimmed.hasPrefix("// README") && trimmed.hasSuffix("ends"), let lines = block {
+                let text = lines.joined(separator: "\n")
+                #expect(readme.contains(text), "\(file): this block is not in README.md as it is:\n\(text)")
+                blocks += 1
+                block = nil
+            } else if block != nil {
+                block!.append(line.hasPrefix("    ") ? String(line.dropFirst(4)) : String(line))
+            }
+        }
+    }
+    #expect(blocks == 3)
 }
