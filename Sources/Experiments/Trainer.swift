@@ -109,13 +109,7 @@ public final class Trainer<Scalar: BLASScalar> {
 
     /// Whether every parameter is a finite number.
     public var parametersAreFinite: Bool {
-        for parameter in optimizer.parameters {
-            let finite = parameter.value.withUnsafeBufferPointer { values in
-                for value in values where !value.isFinite { return false }
-                return true
-            }
-            if !finite { return false }
-        }
+        for parameter in optimizer.parameters where !parameter.value.allFinite { return false }
         return true
     }
 

@@ -14,6 +14,30 @@ extension Tensor {
     @inlinable
     public func mean() -> Scalar { count == 0 ? .nan : sum() / Scalar(count) }
 
+    /// Whether every element is a finite number. One pass, 64 bytes at a time: x - x is 0 for a
+    /// finite x and NaN for an infinite or NaN one, so the sum of those differences is 0 exactly
+    /// when all are finite (a training loop checks its parameters this way every epoch).
+    @inlinable
+    public var allFinite: Bool {
+        withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return true }
+            let lanes = Scalar.Lanes.scalarCount
+            var differences = Scalar.Lanes()
+            var i = 0
+            while i &+ lanes <= buffer.count {
+                let values = UnsafeRawPointer(base + i).loadUnaligned(as: Scalar.Lanes.self)
+                differences += values - values
+                i &+= lanes
+            }
+            var tail: Scalar = 0
+            while i < buffer.count {
+                tail += base[i] - base[i]
+                i &+= 1
+            }
+            return differences.sum() + tail == 0
+        }
+    }
+
     /// The largest absolute value (0 for an empty tensor; NaN if any element is NaN).
     @inlinable
     public func maxAbs() -> Scalar {

@@ -217,3 +217,29 @@ import Testing
         #expect(CPUFeatures.flags(fromCPUInfo: text) == ["fpu", "sse", "avx2", "fma", "avx512f"])
     }
 }
+
+@Suite struct AllFiniteTests {
+    /// An infinity or a NaN at any position, in the SIMD part or the tail, in Float and Double.
+    func check<Scalar: BLASScalar>(_ type: Scalar.Type, count: Int) {
+        var generator = Xoshiro256StarStar(seed: 4)
+        var tensor = Tensor<Scalar>.randomNormal([count], standardDeviation: 1, using: &generator)
+        tensor[0] = .greatestFiniteMagnitude
+        if count > 1 { tensor[count - 1] = -.greatestFiniteMagnitude }
+        #expect(tensor.allFinite, "\(Scalar.self) \(count)")
+        for position in 0..<count {
+            for bad in [Scalar.infinity, -.infinity, .nan] {
+                var broken = tensor
+                broken[position] = bad
+                #expect(!broken.allFinite, "\(Scalar.self) \(count): \(bad) at \(position)")
+            }
+        }
+    }
+
+    @Test func findsEveryNonFiniteElement() {
+        for count in [1, 7, 8, 19, 37, 64] {
+            check(Double.self, count: count)
+            check(Float.self, count: count)
+        }
+        #expect(Tensor<Double>(shape: [0], scalars: []).allFinite)
+    }
+}
