@@ -25,6 +25,29 @@ import Testing
         }
     }
 
+    /// The same two ways to diverge with each batch split over two threads.
+    @Test func splitBatchesDivergeAsOneThreadDoes() throws {
+        func trainer(learningRate: Double, corruptTarget: Bool) -> Trainer<Double> {
+            var generator = Xoshiro256StarStar(seed: 8)
+            let model: Sequential<Double> = MLPDescription(inputSize: 2, width: 8, hiddenLayers: 2).build(generator: &generator)
+            let inputs = Tensor<Double>.randomUniform([40, 2], low: -1, high: 1, using: &generator)
+            var targets = Tensor<Double>.randomUniform([40, 1], low: -1, high: 1, using: &generator)
+            if corruptTarget { targets[33, 0] = .nan }  // in the second thread's rows
+            return Trainer(model: model, optimizer: Adam(parameters: model.parameters, learningRate: learningRate),
+                           inputs: inputs, targets: targets, generator: Xoshiro256StarStar(seed: 9), threads: 2)
+        }
+        let overflowing = trainer(learningRate: 1e308, corruptTarget: false)
+        #expect(overflowing.splitsBatches)
+        let overflow = #expect(throws: DivergenceError.self) { try overflowing.runEpoch() }
+        #expect(overflow?.epoch == 1 && overflow?.parametersNonFinite == true)
+
+        let notANumber = trainer(learningRate: 1e-3, corruptTarget: true)
+        let before = notANumber.model.parameters.map(\.value)
+        let nan = #expect(throws: DivergenceError.self) { try notANumber.runEpoch() }
+        #expect(nan?.loss.isNaN == true && nan?.parametersNonFinite == false)
+        #expect(notANumber.model.parameters.map(\.value) == before, "a step whose loss is NaN must not update")
+    }
+
     @Test func aSoundEpochKeepsFiniteParameters() throws {
         let trainer = tinyTrainer(Double.self)
         for _ in 0..<5 { try trainer.runEpoch() }
