@@ -148,6 +148,8 @@ struct GeneralOpsLinear: Layer {
         #expect(DataParallelTraining.threadsWorthUsing(available: 1, rows: 100, parameters: small) == 1)
         // 256 x 2048 x 2048 multiply-adds a product: BLAS's threads do better.
         #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 256, parameters: large) == 1)
+        // A layer used twice: its parameters would be listed twice.
+        #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 100, parameters: small + small.prefix(2)) == 1)
     }
 
     @Test func stepLeavesBLASOnOneThread() {
