@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments", "TrainProcessSupport"]),
         // Fuzzed inputs, crash and resume, determinism, divergence, output-folder failures. Depends
         // on `train` so the command is built: some tests run it as a child process.
-        .testTarget(name: "RobustnessTests", dependencies: ["Experiments", "train"]),
+        .testTarget(name: "RobustnessTests", dependencies: ["Experiments", "train", "TrainProcessSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
