@@ -33,11 +33,13 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
+        // Runs `train` as a child process and makes temporary folders, for the two test targets below.
+        .target(name: "TrainProcessSupport", dependencies: ["Tensors"], path: "Tests/TrainProcessSupport"),
         // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.
-        .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments"]),
+        .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments", "TrainProcessSupport"]),
         // Fuzzed inputs, crash and resume, determinism, divergence, output-folder failures. Depends
         // on `train` so the command is built: some tests run it as a child process.
-        .testTarget(name: "RobustnessTests", dependencies: ["Experiments", "train"]),
+        .testTarget(name: "RobustnessTests", dependencies: ["Experiments", "train", "TrainProcessSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

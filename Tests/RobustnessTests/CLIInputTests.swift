@@ -1,5 +1,6 @@
 import Experiments
 import Testing
+import TrainProcessSupport
 
 /// A few fuzz cases through `train` itself: a damaged config, `--init-from` file, checkpoint or
 /// CSV file ends the command with exit code 2 and one message naming the file, before any run.
@@ -21,7 +22,8 @@ import Testing
         try withTemporaryFolder { folder in
             for (index, text) in Self.refusedConfigs(3).enumerated() {
                 try AtomicFile.write(text, to: folder + "/fuzz-\(index).json")
-                let result = try runTrain(["--config", "fuzz-\(index).json", "--output", "run-\(index)", "--quiet"], in: folder)
+                let result = try runTrain(["--config", "fuzz-\(index).json", "--output", "run-\(index)", "--quiet", "--blas-core", "keep"],
+                                          in: folder)
                 #expect(result.exitCode == 2, "\(result)")
                 #expect(result.standardError.hasPrefix("error: fuzz-\(index).json: "), "\(result)")
                 #expect(!FileSystem.exists(folder + "/run-\(index)"))
@@ -41,7 +43,8 @@ import Testing
             files.append(("infinite.safetensors", try Safetensors.encode([("0.weight", AnyTensor(Tensor<Float>(shape: [1], scalars: [.infinity])))])))
             for (name, bytes) in files {
                 try AtomicFile.write(bytes, to: folder + "/" + name)
-                let result = try runTrain(["--config", "small.json", "--output", "run", "--init-from", name, "--quiet"], in: folder)
+                let result = try runTrain(["--config", "small.json", "--output", "run", "--init-from", name, "--quiet", "--blas-core", "keep"],
+                                          in: folder)
                 #expect(result.exitCode == 2, "\(name): \(result)")
                 #expect(result.standardError.hasPrefix("error: --init-from \(name)"), "\(name): \(result)")
                 #expect(!FileSystem.exists(folder + "/run"), "\(name)")
@@ -56,7 +59,8 @@ import Testing
             try AtomicFile.write(smallRunConfig, to: folder + "/run/config.json")
             for (index, bytes) in Self.refusedSafetensors(2).enumerated() {
                 try AtomicFile.write(bytes, to: folder + "/run/checkpoint.safetensors")
-                let result = try runTrain(["--config", "small.json", "--output", "run", "--resume", "--quiet"], in: folder)
+                let result = try runTrain(["--config", "small.json", "--output", "run", "--resume", "--quiet", "--blas-core", "keep"],
+                                          in: folder)
                 #expect(result.exitCode == 2, "case \(index): \(result)")
                 #expect(result.standardError.hasPrefix("error: cannot resume seed3: run/checkpoint.safetensors: "), "\(result)")
                 #expect(result.standardError.hasSuffix("Delete run/checkpoint.safetensors to start that run over\n"), "\(result)")
@@ -72,7 +76,7 @@ import Testing
             while (try? CSVTable(text: text, file: "d.csv")) != nil { text = random.corruptedCSV(csvSeeds[0]) }
             try AtomicFile.write(text, to: folder + "/d.csv")
             try AtomicFile.write(#"{"data": {"kind": "csv", "path": "d.csv", "features": ["a", "b"], "target": "y"}}"#, to: folder + "/csv.json")
-            let result = try runTrain(["--config", "csv.json", "--output", "run", "--quiet"], in: folder)
+            let result = try runTrain(["--config", "csv.json", "--output", "run", "--quiet", "--blas-core", "keep"], in: folder)
             #expect(result.exitCode == 2, "\(result)")
             #expect(result.standardError.hasPrefix("error: d.csv: "), "\(result)")
         }

@@ -1,5 +1,6 @@
 import Experiments
 import Testing
+import TrainProcessSupport
 
 /// The same config and seed give the same bytes: for a single run on a given thread count, and
 /// for a sweep whatever `--threads` says (its runs each use one thread).
@@ -24,7 +25,8 @@ import Testing
         try withTemporaryFolder { folder in
             try AtomicFile.write(smallRunConfig, to: folder + "/small.json")
             for output in ["first", "second"] {
-                let result = try runTrain(["--config", "small.json", "--output", output, "--threads", "1", "--quiet"], in: folder)
+                let result = try runTrain(["--config", "small.json", "--output", output, "--threads", "1", "--quiet", "--blas-core", "keep"],
+                                          in: folder)
                 try #require(result.exitCode == 0, "\(result)")
             }
             try expectSameOutputs(folder + "/first", folder + "/second")
@@ -38,7 +40,8 @@ import Testing
         try withTemporaryFolder { folder in
             try AtomicFile.write(config.rendered(), to: folder + "/full.json")
             for (output, threads) in [("first", "2"), ("second", "2"), ("one", "1")] {
-                let result = try runTrain(["--config", "full.json", "--output", output, "--threads", threads, "--quiet"], in: folder)
+                let result = try runTrain(["--config", "full.json", "--output", output, "--threads", threads, "--quiet", "--blas-core", "keep"],
+                                          in: folder)
                 try #require(result.exitCode == 0, "\(result)")
             }
             try expectSameOutputs(folder + "/first", folder + "/second")
@@ -64,7 +67,8 @@ import Testing
         try withTemporaryFolder { folder in
             try AtomicFile.write(sweep.rendered(), to: folder + "/sweep.json")
             for (output, threads) in [("one", "1"), ("two", "2")] {
-                let result = try runTrain(["--config", "sweep.json", "--output", output, "--threads", threads, "--quiet"], in: folder)
+                let result = try runTrain(["--config", "sweep.json", "--output", output, "--threads", threads, "--quiet", "--blas-core", "keep"],
+                                          in: folder)
                 try #require(result.exitCode == 0, "\(result)")
             }
             #expect(filesBelow(folder + "/one").filter { $0.hasSuffix("model.safetensors") }.count == 2)

@@ -1,5 +1,6 @@
 import Experiments
 import Testing
+import TrainProcessSupport
 
 @Suite struct TrainerDivergenceTests {
     /// Adam's first full-batch step with a learning rate of 1e308 is lr / (1 - beta1) = infinity: the loss
@@ -84,7 +85,8 @@ import Testing
             """
         try withTemporaryFolder { folder in
             try AtomicFile.write(config, to: folder + "/diverge.json")
-            let result = try runTrain(["--config", "diverge.json", "--output", "run", "--threads", "1", "--quiet"], in: folder)
+            let result = try runTrain(["--config", "diverge.json", "--output", "run", "--threads", "1", "--quiet", "--blas-core", "keep"],
+                                      in: folder)
             #expect(result.exitCode == 1, "\(result)")
             let message = result.standardError
             #expect(message.contains("error: 1 run(s) failed:"), "\(message)")

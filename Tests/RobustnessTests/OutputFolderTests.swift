@@ -1,6 +1,7 @@
 import Experiments
 import Foundation
 import Testing
+import TrainProcessSupport
 
 /// A 64 KiB tmpfs, where the system allows mounting one (root outside a locked-down sandbox).
 enum TinyDisk {
@@ -30,7 +31,7 @@ enum TinyDisk {
 /// An output folder that cannot be created or filled gives a clear error (exit 1), and leaves no
 /// partial files: whatever is in the folder is whole, and no temporary file stays behind.
 @Suite struct OutputFolderTests {
-    static let arguments = ["--config", "small.json", "--threads", "1", "--quiet"]
+    static let arguments = ["--config", "small.json", "--threads", "1", "--quiet", "--blas-core", "keep"]
 
     @Test func aPathThroughARegularFileIsRefused() throws {
         try withTemporaryFolder { folder in

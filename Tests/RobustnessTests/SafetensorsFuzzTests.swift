@@ -1,5 +1,6 @@
 import Experiments
 import Testing
+import TrainProcessSupport
 
 /// Valid safetensors files the corruptions start from.
 let safetensorsSeeds: [[UInt8]] = {

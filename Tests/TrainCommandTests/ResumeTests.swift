@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Experiments
+import TrainProcessSupport
 
 /// A training setup to interrupt and resume.
 struct ResumeCase: Sendable, CustomTestStringConvertible {
@@ -71,13 +72,13 @@ func writeCheckpoint<Scalar: BLASScalar>(_ run: ExperimentPlan.Run, folder: Stri
         try withTemporaryFolder { folder in
             try writeFile(setup.config, to: folder + "/resumable.json")
             let common = ["--config", "resumable.json", "--threads", "1", "--blas-core", "keep"]
-            let whole = try train(common + ["--output", "whole", "--quiet"], in: folder)
-            #expect(whole.status == 0, "\(whole)")
+            let whole = try runTrain(common + ["--output", "whole", "--quiet"], in: folder)
+            #expect(whole.exitCode == 0, "\(whole)")
 
             let plan = try ExperimentPlan.load(path: folder + "/resumable.json")
             try writeInterruptedRun(plan, plan.runs[0], folder: folder + "/cut", output: folder + "/cut", after: 10)
-            let resumed = try train(common + ["--output", "cut", "--resume", "--quiet"], in: folder)
-            #expect(resumed.status == 0, "\(resumed)")
+            let resumed = try runTrain(common + ["--output", "cut", "--resume", "--quiet"], in: folder)
+            #expect(resumed.exitCode == 0, "\(resumed)")
             #expect(resumed.standardError.contains("resuming at epoch 10"), "\(resumed)")
 
             let (a, b) = (folder + "/whole", folder + "/cut")
@@ -99,16 +100,16 @@ func writeCheckpoint<Scalar: BLASScalar>(_ run: ExperimentPlan.Run, folder: Stri
             let config = TinyConfig.threeDimensional.replacingOccurrences(of: #""seeds": [3, 4]"#, with: #""seeds": [3, 4, 5]"#)
             try writeFile(config, to: folder + "/cube.json")
             let common = ["--config", "cube.json", "--threads", "1", "--quiet", "--blas-core", "keep"]
-            let whole = try train(common + ["--output", "whole"], in: folder)
-            #expect(whole.status == 0, "\(whole)")
+            let whole = try runTrain(common + ["--output", "whole"], in: folder)
+            #expect(whole.exitCode == 0, "\(whole)")
 
             let plan = try ExperimentPlan.load(path: folder + "/cube.json")
             let cut = folder + "/cut"
             try FileManager.default.createDirectory(atPath: cut + "/runs", withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: folder + "/whole/runs/seed3", toPath: cut + "/runs/seed3")
             try writeInterruptedRun(plan, plan.runs[1], folder: cut + "/runs/seed4", output: cut, after: 7)
-            let resumed = try train(common + ["--output", "cut", "--resume"], in: folder)
-            #expect(resumed.status == 0, "\(resumed)")
+            let resumed = try runTrain(common + ["--output", "cut", "--resume"], in: folder)
+            #expect(resumed.exitCode == 0, "\(resumed)")
             #expect(resumed.standardError.contains("seed3: already finished, kept as it is"), "\(resumed)")
             #expect(resumed.standardError.contains("seed4: resuming at epoch 7"), "\(resumed)")
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Experiments
+import TrainProcessSupport
 
 /// Tiny configs, one per kind, that train in well under a second even in a debug build.
 enum TinyConfig {
@@ -56,16 +57,16 @@ enum TinyConfig {
     @Test func singleSyntheticRun() throws {
         try withTemporaryFolder { folder in
             try writeFile(TinyConfig.single, to: folder + "/tiny.json")
-            let first = try train(["--config", "tiny.json", "--threads", "1"], in: folder)
-            #expect(first.status == 0, "\(first)")
+            let first = try runTrain(["--config", "tiny.json", "--threads", "1"], in: folder)
+            #expect(first.exitCode == 0, "\(first)")
             #expect(first.standardOutput.contains("growth exponent over the last decade"))
             #expect(first.standardOutput.contains("run folder: runs/tiny\n"))
             let plan = try ExperimentPlan.load(path: folder + "/runs/tiny/config.json")
             #expect(plan.runs.count == 1 && plan.base.name == "tiny" && plan.base.seed == 1)
             try RunFolderCheck(run: plan.runs[0]).check(folder + "/runs/tiny", alsoThere: ["config.json"])
 
-            let second = try train(["--config", "tiny.json", "--threads", "1", "--quiet"], in: folder)
-            #expect(second.status == 0, "\(second)")
+            let second = try runTrain(["--config", "tiny.json", "--threads", "1", "--quiet"], in: folder)
+            #expect(second.exitCode == 0, "\(second)")
             #expect(second.standardOutput.contains("run folder: runs/tiny-2\n"))
             #expect(try readBytes(folder + "/runs/tiny/model.safetensors") == readBytes(folder + "/runs/tiny-2/model.safetensors"))
             #expect(try readText(folder + "/runs/tiny/extrapolation.csv") == readText(folder + "/runs/tiny-2/extrapolation.csv"))
@@ -75,9 +76,9 @@ enum TinyConfig {
     @Test func syntheticSweepWithVariantsAndSeeds() throws {
         try withTemporaryFolder { folder in
             try writeFile(TinyConfig.sweep, to: folder + "/sweep.json")
-            let result = try train(["--config", "sweep.json", "--output", "out", "--threads", "2", "--quiet", "--blas-core", "keep"],
-                                   in: folder)
-            #expect(result.status == 0, "\(result)")
+            let result = try runTrain(["--config", "sweep.json", "--output", "out", "--threads", "2", "--quiet", "--blas-core", "keep"],
+                                      in: folder)
+            #expect(result.exitCode == 0, "\(result)")
             let output = folder + "/out"
             let plan = try ExperimentPlan.load(path: output + "/config.json")
             #expect(plan.runs.map(ExperimentRunner.identifier) == ["sin.no-ln-seed0", "sin.no-ln-seed1", "sin.ln-first-seed0",
@@ -93,9 +94,9 @@ enum TinyConfig {
     @Test func csvDataWithASplit() throws {
         try withTemporaryFolder { folder in
             try writeFile(TinyConfig.csv, to: folder + "/diabetes.json")
-            let result = try train(["--config", "diabetes.json", "--output", "out", "--threads", "1", "--quiet", "--blas-core", "keep"],
-                                   in: folder)
-            #expect(result.status == 0, "\(result)")
+            let result = try runTrain(["--config", "diabetes.json", "--output", "out", "--threads", "1", "--quiet", "--blas-core", "keep"],
+                                      in: folder)
+            #expect(result.exitCode == 0, "\(result)")
             #expect(result.standardOutput.contains("trainR2") && result.standardOutput.contains("testR2"))
             let plan = try ExperimentPlan.load(path: folder + "/out/config.json")
             var check = RunFolderCheck(run: plan.runs[0])
@@ -109,9 +110,9 @@ enum TinyConfig {
     @Test func threeDimensionalDataAlongRandomDirections() throws {
         try withTemporaryFolder { folder in
             try writeFile(TinyConfig.threeDimensional, to: folder + "/cube.json")
-            let result = try train(["--config", "cube.json", "--output", "out", "--threads", "1", "--quiet", "--blas-core", "keep"],
-                                   in: folder)
-            #expect(result.status == 0, "\(result)")
+            let result = try runTrain(["--config", "cube.json", "--output", "out", "--threads", "1", "--quiet", "--blas-core", "keep"],
+                                      in: folder)
+            #expect(result.exitCode == 0, "\(result)")
             let output = folder + "/out"
             let plan = try ExperimentPlan.load(path: output + "/config.json")
             #expect(plan.runs.map(ExperimentRunner.identifier) == ["seed3", "seed4"])
@@ -132,9 +133,9 @@ enum TinyConfig {
                   "training": { "optimizer": "sgd", "learningRate": 1e6, "epochs": 50 },
                   "evaluation": { "lambdas": { "from": 1, "to": 100, "perDecade": 1 } } }
                 """, to: folder + "/boom.json")
-            let result = try train(["--config", "boom.json", "--output", "out", "--threads", "1", "--quiet", "--blas-core", "keep"],
-                                   in: folder)
-            #expect(result.status == 1, "\(result)")
+            let result = try runTrain(["--config", "boom.json", "--output", "out", "--threads", "1", "--quiet", "--blas-core", "keep"],
+                                      in: folder)
+            #expect(result.exitCode == 1, "\(result)")
             #expect(result.standardError.contains("1 run(s) failed"))
             #expect(result.standardError.contains("training diverged at epoch"))
             let files = try listing(folder + "/out")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Experiments
+import TrainProcessSupport
 
 @Suite struct ShardMergeTests {
     /// `--shard 1/2` and `--shard 2/2` then `merge` write the report one unsharded run writes:
@@ -11,8 +12,8 @@ import Experiments
             try writeFile(TinyConfig.sweep, to: folder + "/sweep.json")
             let common = ["--config", "sweep.json", "--threads", "1", "--quiet", "--blas-core", "keep"]
             for (output, shard) in [("whole", [String]()), ("part1", ["--shard", "1/2"]), ("part2", ["--shard", "2/2"])] {
-                let result = try train(common + ["--output", output] + shard, in: folder)
-                #expect(result.status == 0, "\(result)")
+                let result = try runTrain(common + ["--output", output] + shard, in: folder)
+                #expect(result.exitCode == 0, "\(result)")
             }
             let plan = try ExperimentPlan.load(path: folder + "/sweep.json")
             let identifiers = plan.runs.map(ExperimentRunner.identifier)
@@ -22,8 +23,8 @@ import Experiments
             // A shard's own report covers its runs only: 3 runs of 4 lambdas.
             #expect(try csvRows(folder + "/part1/extrapolation.csv").count == 1 + 3 * 4)
 
-            let merge = try train(["merge", "part1", "part2", "--output", "merged"], in: folder)
-            #expect(merge.status == 0, "\(merge)")
+            let merge = try runTrain(["merge", "part1", "part2", "--output", "merged"], in: folder)
+            #expect(merge.exitCode == 0, "\(merge)")
             #expect(merge.standardOutput.contains("run folder: merged"))
             let whole = folder + "/whole", merged = folder + "/merged"
             #expect(try listing(merged) == listing(whole).filter { $0 != "runs" })
@@ -44,11 +45,11 @@ import Experiments
     @Test func mergeOfAnIncompleteSetNamesTheMissingRuns() throws {
         try withTemporaryFolder { folder in
             try writeFile(TinyConfig.threeDimensional, to: folder + "/cube.json")
-            let shard = try train(["--config", "cube.json", "--output", "part1", "--shard", "1/2", "--threads", "1", "--quiet",
-                                   "--blas-core", "keep"], in: folder)
-            #expect(shard.status == 0, "\(shard)")
-            let merge = try train(["merge", "part1", "--output", "merged"], in: folder)
-            #expect(merge.status == 2, "\(merge)")
+            let shard = try runTrain(["--config", "cube.json", "--output", "part1", "--shard", "1/2", "--threads", "1", "--quiet",
+                                      "--blas-core", "keep"], in: folder)
+            #expect(shard.exitCode == 0, "\(shard)")
+            let merge = try runTrain(["merge", "part1", "--output", "merged"], in: folder)
+            #expect(merge.exitCode == 2, "\(merge)")
             #expect(merge.standardError.contains("these runs are in none of the folders: seed4"))
             #expect(!exists(folder + "/merged"))
         }

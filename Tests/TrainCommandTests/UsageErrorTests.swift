@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrainProcessSupport
 
 /// A config that would run (briefly), for the cases where the command line is what is wrong.
 let validConfig = """
@@ -88,8 +89,8 @@ struct UsageErrorCase: Sendable, CustomTestStringConvertible {
                 try writeFile(contents, to: folder + "/" + path)
             }
             let before = try listing(folder)
-            let result = try train(error.arguments + (error.arguments.first == "merge" ? [] : ["--blas-core", "keep"]), in: folder)
-            #expect(result.status == 2, "\(result)")
+            let result = try runTrain(error.arguments + (error.arguments.first == "merge" ? [] : ["--blas-core", "keep"]), in: folder)
+            #expect(result.exitCode == 2, "\(result)")
             for expected in error.expected {
                 #expect(result.standardError.contains(expected), "missing \"\(expected)\" in \(result)")
             }

@@ -1,24 +1,6 @@
 import Experiments
 import Foundation
 
-/// The project's root folder, found from this file's path (tests may run from any directory).
-let projectRoot: String = {
-    var components = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    components.removeLast(4)  // Tests/RobustnessTests/Support/Files.swift
-    return components.joined(separator: "/")
-}()
-
-/// Runs `body` with a fresh empty folder, removed afterwards with everything in it.
-func withTemporaryFolder<R>(_ body: (String) throws -> R) throws -> R {
-    var template = Array((NSTemporaryDirectory() + "finitewidth-robust-XXXXXX").utf8CString)
-    let path = try template.withUnsafeMutableBufferPointer { buffer -> String in
-        guard let result = mkdtemp(buffer.baseAddress!) else { throw FileError(path: "mkdtemp", problem: "failed") }
-        return String(cString: result)
-    }
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try body(path)
-}
-
 /// Every file below `folder`, as paths relative to it, sorted.
 func filesBelow(_ folder: String) -> [String] {
     var found: [String] = []

@@ -1,0 +1,12 @@
+/// A small run that still exercises everything a resume must restore: Adam's moments and step
+/// count, minibatches drawn by the generator (40 rows in batches of 16, so the last is short),
+/// LayerNorm parameters, the loss curve; checkpoints every 10 of 300 epochs.
+let smallRunConfig = """
+    { "name": "small", "seed": 3,
+      "data": { "kind": "synthetic", "target": "sin", "inputDim": 1, "trainSize": 40 },
+      "model": { "hiddenLayers": 2, "width": 16, "layerNorm": "first" },
+      "training": { "optimizer": "adam", "learningRate": 0.01, "epochs": 300, "batchSize": 16,
+                    "checkpointEvery": 10, "logEvery": 5 },
+      "evaluation": { "lambdas": { "from": 1, "to": 100, "perDecade": 2 },
+                      "curve": { "from": -3, "to": 3, "points": 21 } } }
+    """
