@@ -13,6 +13,9 @@
 //   work on the machine, which separate benchmarks cannot. `matmul/cblas x1000 CPU` is the same
 //   ratio from the process's CPU time, which time spent preempted by other processes does not
 //   inflate: the steadier of the two on a shared machine.
+// At t=2, `matmul` runs products below `BLASRuntime.multiThreadingThreshold` (2^20 multiply-adds,
+// n = 64 here) on one thread while raw cblas uses two: that ratio measures the threshold's choice
+// (above 1000 where one thread is the faster), not the wrapper's overhead.
 
 import Benchmark
 // `cblas_?gemm` for the raw baseline. Tensors depends on this system library without exporting
