@@ -82,13 +82,16 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// How many of `available` threads are worth splitting batches of `rows` over, for a network
     /// with these parameters: 1 (do not split; let BLAS have the threads) when the step's largest
     /// product, rows times the largest weight matrix, is `largestProductForSplitting` or more;
-    /// else at most one thread per `minimumRowsPerThread` rows. 1 also for a network that lists a
-    /// parameter twice (a layer used twice), which only one tape handles.
+    /// else at most one thread per `minimumRowsPerThread` rows, and no more than the machine's
+    /// cores (the team's threads spin while they wait; more of them than cores would take turns).
+    /// 1 also for a network that lists a parameter twice (a layer used twice), which only one
+    /// tape handles.
     public static func threadsWorthUsing(available: Int, rows: Int, parameters: [Parameter<Scalar>]) -> Int {
         guard Set(parameters.map(ObjectIdentifier.init)).count == parameters.count else { return 1 }
         let largestWeight = parameters.lazy.filter { $0.value.rank == 2 }.map { $0.value.count }.max() ?? 0
         guard rows * largestWeight < largestProductForSplitting else { return 1 }
-        return max(1, min(available, rows / minimumRowsPerThread))
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return max(1, min(available, cores, rows / minimumRowsPerThread))
     }
 
     /// The fewest rows worth a thread of their own: below it, waking a thread and summing its
