@@ -24,7 +24,7 @@ let package = Package(
         .executableTarget(
             name: "TrainingStep",
             dependencies: [
-                .product(name: "NeuralNet", package: "FiniteWidth"),
+                .product(name: "TangentKernels", package: "FiniteWidth"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "TrainingStep",

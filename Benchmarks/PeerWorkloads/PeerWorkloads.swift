@@ -27,44 +27,6 @@ import TangentKernels
 
 // MARK: - Workloads
 
-/// A training step's network, data, optimizer and tape: everything a step touches, built once.
-/// The same as `Benchmarks/TrainingStep`'s state, with the LayerNorm choice and shapes from the name.
-final class TrainingStepState<Scalar: BLASScalar> {
-    let model: Sequential<Scalar>
-    let optimizer: Adam<Scalar>
-    let tape = Tape<Scalar>()
-    let x: Tensor<Scalar>, y: Tensor<Scalar>
-    /// The batch split over the threads (`DataParallelTraining`), where that pays.
-    let dataParallel: DataParallelTraining<Scalar>?
-
-    init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Int) {
-        var generator = Xoshiro256StarStar(seed: 1)
-        var description = MLPDescription(inputSize: 1, width: width, hiddenLayers: hiddenLayers)
-        description.weightInitialization = .kaimingNormal
-        description.biasInitialization = .normal(standardDeviation: 0.1)
-        if layerNorm { description.layerNormAfter = [0] }
-        model = description.build(generator: &generator)
-        optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
-        x = .randomUniform([batch, 1], low: -1, high: 1, using: &generator)
-        y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
-        // As `train` does: split the batch over the threads where that pays, else BLAS splits each product.
-        let teamSize = DataParallelTraining<Scalar>.threadsWorthUsing(available: threads, rows: batch, parameters: model.parameters)
-        dataParallel = teamSize > 1 ? DataParallelTraining(model: model, team: WorkerTeam(size: teamSize)) : nil
-    }
-
-    func step() {
-        if let dataParallel {
-            _ = dataParallel.step(inputs: x, targets: y, optimizer: optimizer)
-            return
-        }
-        tape.reset()
-        optimizer.zeroGradients()
-        let loss = meanSquaredError(model(tape.input(x)), y)
-        tape.backward(loss)
-        optimizer.step()
-    }
-}
-
 /// The workloads compare-peers runs by default, in its order.
 let knownWorkloads = [
     "step-w128-h2-b100-f64-ln", "step-w128-h2-b100-f64-noln",
@@ -107,9 +69,11 @@ enum Workload {
         switch self {
         case let .step(width, hiddenLayers, batch, double, layerNorm):
             if double {
-                return TrainingStepState<Double>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm, threads: threads).step
+                return TrainingStepWorkload<Double>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm,
+                                                    threads: .asTrainDoes(threads)).step
             }
-            return TrainingStepState<Float>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm, threads: threads).step
+            return TrainingStepWorkload<Float>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm,
+                                                    threads: .asTrainDoes(threads)).step
         case .empiricalNTK(let points):
             return TangentKernelWorkloads.structuredEmpiricalNTK(points: points, width: 512, hiddenLayers: 3)
         case .analyticNTK(let points):

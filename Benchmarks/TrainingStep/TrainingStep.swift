@@ -14,7 +14,7 @@
 
 import Benchmark
 import Glibc
-import NeuralNet
+import TangentKernels  // re-exports NeuralNet; holds the workload shared with PeerWorkloads
 
 struct StepCase: Sendable {
     let width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, double: Bool, threads: Int
@@ -25,43 +25,6 @@ struct StepCase: Sendable {
     var name: String {
         "\(double ? "f64" : "f32") width=\(width) hidden=\(hiddenLayers) batch=\(batch) \(layerNorm ? "ln" : "no-ln") t=\(threads)"
             + (threads > 1 && !dataParallel ? " blas" : "")
-    }
-}
-
-/// A network, its data, its optimizer and its tape: everything a step touches, made in setup.
-final class TrainingStepState<Scalar: BLASScalar> {
-    let model: Sequential<Scalar>
-    let optimizer: Adam<Scalar>
-    let tape = Tape<Scalar>()
-    let x: Tensor<Scalar>, y: Tensor<Scalar>
-    let dataParallel: DataParallelTraining<Scalar>?
-
-    init(_ stepCase: StepCase) {
-        var generator = Xoshiro256StarStar(seed: 1)
-        var description = MLPDescription(inputSize: 1, width: stepCase.width, hiddenLayers: stepCase.hiddenLayers)
-        description.weightInitialization = .kaimingNormal
-        description.biasInitialization = .normal(standardDeviation: 0.1)
-        if stepCase.layerNorm { description.layerNormAfter = [0] }
-        model = description.build(generator: &generator)
-        optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
-        x = .randomUniform([stepCase.batch, 1], low: -1, high: 1, using: &generator)
-        y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
-        dataParallel = stepCase.threads > 1 && stepCase.dataParallel
-            ? DataParallelTraining(model: model, team: WorkerTeam(size: stepCase.threads)) : nil
-        for _ in 0..<3 { step() }  // warm: the tape's buffers exist from here on
-    }
-
-    @inline(__always)
-    func step() {
-        if let dataParallel {
-            _ = dataParallel.step(inputs: x, targets: y, optimizer: optimizer)
-            return
-        }
-        tape.reset()
-        optimizer.zeroGradients()
-        let loss = meanSquaredError(model(tape.input(x)), y)
-        tape.backward(loss)
-        optimizer.step()
     }
 }
 
@@ -77,6 +40,16 @@ let cases: [StepCase] = [
         [StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 1),
          StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 2),
          StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 2, dataParallel: false)]
+    }
+}
+
+extension TrainingStepWorkload {
+    /// The case's workload, warmed: its tape's buffers exist from here on.
+    convenience init(_ stepCase: StepCase) {
+        self.init(width: stepCase.width, hiddenLayers: stepCase.hiddenLayers, batch: stepCase.batch,
+                  layerNorm: stepCase.layerNorm,
+                  threads: stepCase.threads > 1 && stepCase.dataParallel ? .splitOver(stepCase.threads) : .blas)
+        for _ in 0..<3 { step() }
     }
 }
 
@@ -96,10 +69,10 @@ let benchmarks: @Sendable () -> Void = {
                   setup: {
                       BLASRuntime.setThreadCount(stepCase.threads)
                       if stepCase.double {
-                          let state = TrainingStepState<Double>(stepCase)
+                          let state = TrainingStepWorkload<Double>(stepCase)
                           slot.step = state.step
                       } else {
-                          let state = TrainingStepState<Float>(stepCase)
+                          let state = TrainingStepWorkload<Float>(stepCase)
                           slot.step = state.step
                       }
                   },

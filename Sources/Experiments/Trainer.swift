@@ -37,10 +37,6 @@ public final class Trainer<Scalar: BLASScalar> {
     /// Epochs completed so far.
     public var epoch = 0
 
-    /// Threads a step runs on: each batch's rows are split over them (`splitsBatches`), or BLAS
-    /// splits the products of a large network.
-    public let threads: Int
-
     /// One tape for full batches and one for the smaller last batch, so neither reallocates.
     let tape = Tape<Scalar>(), remainderTape = Tape<Scalar>()
     /// With `threads` > 1, the same pair split over the threads (they share one team).
@@ -75,7 +71,6 @@ public final class Trainer<Scalar: BLASScalar> {
 
         let teamSize = DataParallelTraining<Scalar>.threadsWorthUsing(
             available: threads, rows: self.batchSize, parameters: optimizer.parameters)
-        self.threads = max(threads, 1)
         if teamSize > 1 {
             let team = WorkerTeam(size: teamSize)
             dataParallel = DataParallelTraining(model: model, parameters: optimizer.parameters, team: team)
@@ -85,7 +80,8 @@ public final class Trainer<Scalar: BLASScalar> {
         }
     }
 
-    /// Whether steps split their batches over threads (else BLAS gets `threads`).
+    /// Whether steps split their batches over threads (else one tape, whose products BLAS may
+    /// split over the threads it is set to).
     public var splitsBatches: Bool { dataParallel != nil }
 
     /// Optimizer steps per epoch: one per batch, the last batch possibly short.
