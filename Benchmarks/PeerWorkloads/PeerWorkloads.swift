@@ -1,7 +1,7 @@
 // The Swift side of `scripts/compare-peers`: times the workloads that `peers/torch_workloads.py`
 // and `peers/neural_tangents_workloads.py` time, the same way, and prints one JSON object a line.
 //
-//   swift run -c release PeerWorkloads [--threads N] [--seconds S] WORKLOAD...
+//   swift run -c release PeerWorkloads [--threads N] [--seconds S | --calls N] WORKLOAD...
 //   swift run -c release PeerWorkloads --list
 //
 // Workloads (names shared with the Python scripts):
@@ -16,7 +16,9 @@
 // Timing (`sample` below; the Python scripts do the same): a warmup of `--warmup` seconds (at
 // least one call), then single calls timed on the monotonic clock until `--seconds` have passed
 // and at least 5 were timed (or 4 x `--seconds` have passed); reported: the median, min and
-// quartiles in seconds. The paper-toy sweep is not here: compare-peers times the
+// quartiles in seconds. `--calls N` times exactly N calls instead (with `--warmup 0`, N + 1 calls
+// in all): for instruction counts under valgrind, where the difference of two N gives one call's
+// count without the setup's. The paper-toy sweep is not here: compare-peers times the
 // `train` executable on configs/paper-toy.json as a whole.
 //
 // Output: first `{"runtime": {...}}` (BLAS core and its check, threads), then one
@@ -95,7 +97,8 @@ func monotonicSeconds() -> Double {
 /// Warmup: at least one call, then calls until `warmup` seconds have passed. Samples: calls until
 /// `seconds` have passed and at least 5 were timed, or 4 x `seconds` have passed (a call that
 /// long is timed once or twice). The Python scripts in `peers/` follow the same rule.
-func sample(_ body: () throws -> Void, warmup: Double, seconds: Double) rethrows -> [Double] {
+/// With `calls`, exactly that many calls are timed, whatever the time.
+func sample(_ body: () throws -> Void, warmup: Double, seconds: Double, calls: Int? = nil) rethrows -> [Double] {
     let warmupStart = monotonicSeconds()
     repeat { try body() } while monotonicSeconds() - warmupStart < warmup
     var times: [Double] = []
@@ -105,7 +108,11 @@ func sample(_ body: () throws -> Void, warmup: Double, seconds: Double) rethrows
         try body()
         times.append(monotonicSeconds() - callStart)
         let elapsed = monotonicSeconds() - start
-        if elapsed >= 4 * seconds || (elapsed >= seconds && times.count >= 5) || times.count >= 100_000 { break }
+        if let calls {
+            if times.count >= calls { break }
+        } else if elapsed >= 4 * seconds || (elapsed >= seconds && times.count >= 5) || times.count >= 100_000 {
+            break
+        }
     } while true
     return times.sorted()
 }
@@ -151,7 +158,7 @@ func writeStandardError(_ text: String) {
 @main
 struct PeerWorkloads {
     static let usage = """
-        usage: PeerWorkloads [--threads N] [--seconds S] [--warmup S] WORKLOAD...
+        usage: PeerWorkloads [--threads N] [--seconds S | --calls N] [--warmup S] WORKLOAD...
                PeerWorkloads --list
         Times each workload (see the top of Benchmarks/PeerWorkloads/PeerWorkloads.swift) and prints
         one JSON object a line, after a first line describing the runtime.
@@ -164,6 +171,7 @@ struct PeerWorkloads {
 
     static func main() {
         var threads = 1, seconds = 2.0, warmupSeconds = 0.3
+        var calls: Int?
         var workloads: [(name: String, workload: Workload)] = []
         var arguments = CommandLine.arguments.dropFirst()
         while let argument = arguments.popFirst() {
@@ -180,6 +188,9 @@ struct PeerWorkloads {
             case "--seconds":
                 guard let value = arguments.popFirst().flatMap({ Double($0) }), value >= 0 else { fail("--seconds expects a non-negative number") }
                 seconds = value
+            case "--calls":
+                guard let value = arguments.popFirst().flatMap({ Int($0) }), value >= 1 else { fail("--calls expects a positive integer") }
+                calls = value
             case "--warmup":
                 guard let value = arguments.popFirst().flatMap({ Double($0) }), value >= 0 else { fail("--warmup expects a non-negative number") }
                 warmupSeconds = value
@@ -209,7 +220,7 @@ struct PeerWorkloads {
             do {
                 // A data-parallel step leaves BLAS on one thread (DataParallelTraining): reset it.
                 BLASRuntime.setThreadCount(threads)
-                let times = try sample(workload.build(threads: threads), warmup: warmupSeconds, seconds: seconds)
+                let times = try sample(workload.build(threads: threads), warmup: warmupSeconds, seconds: seconds, calls: calls)
                 print(object([
                     ("workload", quoted(name)), ("impl", quoted("FiniteWidth")), ("threads", String(threads)),
                     ("median_s", number(quantile(times, 0.5))), ("min_s", number(times[0])),
