@@ -30,7 +30,7 @@ let package = Package(
             dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CKernels"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
         // Runs `train` as a child process and makes temporary folders, for the two test targets below.

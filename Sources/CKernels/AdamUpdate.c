@@ -1,29 +1,7 @@
-#include "CKernels.h"
+#include "Vectors.h"
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <stdatomic.h>
-
-// Whether the CPU has AVX and the OS saves its registers (CPUID.1:ECX bits 27 and 28, then
-// XCR0 bits 1 and 2): checked once, as CPUID traps to the hypervisor in a VM. Atomic because
-// threads may race to store it; each stores the same value.
-static _Atomic int avx_state = -1;
-
-static int has_avx(void) {
-    int state = atomic_load_explicit(&avx_state, memory_order_relaxed);
-    if (state < 0) {
-        unsigned int eax, ebx, ecx, edx;
-        state = 0;
-        if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 27)) && (ecx & (1u << 28))) {
-            unsigned int xcr0_low, xcr0_high;
-            __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-            state = (xcr0_low & 6u) == 6u;
-        }
-        atomic_store_explicit(&avx_state, state, memory_order_relaxed);
-    }
-    return state;
-}
 
 // Per element, in this order: p *= decay; g' = g + wd p; m += (g' - m)(1 - beta1);
 // v = beta2 v + ((1 - beta2) g') g'; p -= (stepSize m) / (sqrt(v) / c2 + eps).
@@ -80,7 +58,7 @@ size_t finitewidth_adam_update_avx_f64(
     double stepSize, double biasCorrection2Sqrt, double beta1, double beta2, double epsilon,
     double weightDecay, double decayFactor) {
 #if defined(__x86_64__)
-    if (has_avx()) {
+    if (finitewidth_cpu_has_avx()) {
         return adam_avx_f64(parameter, gradient, firstMoment, secondMoment, count, stepSize, biasCorrection2Sqrt,
                             beta1, beta2, epsilon, weightDecay, decayFactor);
     }
@@ -93,7 +71,7 @@ size_t finitewidth_adam_update_avx_f32(
     float stepSize, float biasCorrection2Sqrt, float beta1, float beta2, float epsilon,
     float weightDecay, float decayFactor) {
 #if defined(__x86_64__)
-    if (has_avx()) {
+    if (finitewidth_cpu_has_avx()) {
         return adam_avx_f32(parameter, gradient, firstMoment, secondMoment, count, stepSize, biasCorrection2Sqrt,
                             beta1, beta2, epsilon, weightDecay, decayFactor);
     }

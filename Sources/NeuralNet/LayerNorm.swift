@@ -1,3 +1,5 @@
+import CKernels
+
 /// Layer normalization over the last axis, as one fused op.
 ///
 /// Shapes: x and out are [m, n] (m rows normalised independently over n features); gamma and
@@ -5,64 +7,12 @@
 /// Per row: mu = mean(x), rstd = 1 / sqrt(var(x) + eps), xhat = (x - mu) * rstd,
 /// out = gamma * xhat + beta (or xhat without the affine part: the theory's LN).
 
-/// The vectorised loops below sum a row a `Lanes` at a time (8 or 16 partial sums, added at the
-/// end) rather than left to right: the sequential sum was latency-bound (one dependent add per
-/// element). This reassociates the sums of the mean, the variance and the backward's two row
-/// means; each is a sum of n terms whose rounding error stays within the usual n-term bound
-/// (smaller, in fact: each partial sum has n / lanes terms). Every elementwise expression keeps
-/// its operations and their order.
-
-/// The sum of `count` scalars, a `Lanes` at a time.
-@inline(__always)
-func laneSum<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, count: Int) -> Scalar {
-    let lanes = Scalar.Lanes.scalarCount
-    var partial = Scalar.Lanes()
-    var j = 0
-    while j &+ lanes <= count {
-        partial += loadLanes(x + j)
-        j &+= lanes
-    }
-    var total = partial.sum()
-    while j < count {
-        total += x[j]
-        j &+= 1
-    }
-    return total
-}
-
-/// The sum of `(x[j] - mu)^2` over `count` scalars, a `Lanes` at a time.
-@inline(__always)
-func laneSumOfSquaredDeviations<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, count: Int, from mu: Scalar) -> Scalar {
-    let lanes = Scalar.Lanes.scalarCount
-    var partial = Scalar.Lanes()
-    var j = 0
-    while j &+ lanes <= count {
-        let d = loadLanes(x + j) - mu
-        partial += d * d
-        j &+= lanes
-    }
-    var total = partial.sum()
-    while j < count {
-        let d = x[j] - mu
-        total += d * d
-        j &+= 1
-    }
-    return total
-}
-
-/// `dy * gamma` at `j`, a `Lanes` or one scalar, or `dy` without the affine part. A function
-/// rather than `weight.map { ... }`, whose closure the optimizer left as a call per use.
-@inline(__always)
-func scaledLanes<Scalar: BLASScalar>(_ dy: UnsafePointer<Scalar>, by weight: UnsafePointer<Scalar>?, at j: Int) -> Scalar.Lanes {
-    if let weight { return loadLanes(dy + j) * loadLanes(weight + j) }
-    return loadLanes(dy + j)
-}
-
-@inline(__always)
-func scaledScalar<Scalar: BLASScalar>(_ dy: UnsafePointer<Scalar>, by weight: UnsafePointer<Scalar>?, at j: Int) -> Scalar {
-    if let weight { return dy[j] * weight[j] }
-    return dy[j]
-}
+/// The loops are C (CKernels' LayerNorm.c, with AVX2+FMA or AVX-512 where the CPU has them).
+/// They sum a row over 8 (Float: 16) partial sums, added at the end in a fixed order, rather than
+/// left to right (which is latency-bound): this reassociates the sums of the mean, the variance
+/// and the backward's two row means, each within the usual n-term rounding bound. With FMA a
+/// product and the sum it feeds are rounded once. An element's result does not depend on its
+/// position in the row or on the buffers' alignment.
 
 /// Forward: writes `out`, and `mean[i]`, `rstd[i]` for each row (what the backward needs).
 @_specialize(where Scalar == Float)
@@ -72,100 +22,25 @@ func layerNormForward<Scalar: BLASScalar>(
     input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>?, bias: UnsafePointer<Scalar>?,
     m: Int, n: Int, epsilon: Scalar
 ) {
-    let count = Scalar(n)
-    let lanes = Scalar.Lanes.scalarCount
-    for i in 0..<m {
-        let x = input + i &* n
-        let y = out + i &* n
-        let mu = laneSum(x, count: n) / count
-        // Two passes (mean, then squared deviations) as PyTorch does: stable for large offsets.
-        let squares = laneSumOfSquaredDeviations(x, count: n, from: mu)
-        let s = 1 / Scalar.sqrt(squares / count + epsilon)
-        mean[i] = mu
-        rstd[i] = s
-        var j = 0
-        if let weight, let bias {
-            while j &+ lanes <= n {
-                storeLanes((loadLanes(x + j) - mu) * s * loadLanes(weight + j) + loadLanes(bias + j), y + j)
-                j &+= lanes
-            }
-            while j < n {
-                y[j] = (x[j] - mu) * s * weight[j] + bias[j]
-                j &+= 1
-            }
-        } else {
-            while j &+ lanes <= n {
-                storeLanes((loadLanes(x + j) - mu) * s, y + j)
-                j &+= lanes
-            }
-            while j < n {
-                y[j] = (x[j] - mu) * s
-                j &+= 1
-            }
-        }
-    }
+    finitewidth_layer_norm_forward(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, out, mean, rstd, input,
+                                   weight, bias, m, n, Double(epsilon))
 }
 
 /// Backward with g = dout * gamma: dx += rstd * (g - mean(g) - xhat * mean(g * xhat))
 /// (dx = ... when `accumulateInputGradient` is false), dgamma += sum over rows of dout * xhat,
-/// dbeta += sum over rows of dout.
+/// dbeta += sum over rows of dout (= when `accumulateParameterGradients` is false).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func layerNormBackward<Scalar: BLASScalar>(
     inputGradient: UnsafeMutablePointer<Scalar>?, accumulateInputGradient: Bool = true,
     weightGradient: UnsafeMutablePointer<Scalar>?, biasGradient: UnsafeMutablePointer<Scalar>?,
+    accumulateParameterGradients: Bool = true,
     outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>?,
     mean: UnsafePointer<Scalar>, rstd: UnsafePointer<Scalar>, m: Int, n: Int
 ) {
-    let count = Scalar(n)
-    let lanes = Scalar.Lanes.scalarCount
-    for i in 0..<m {
-        let x = input + i &* n
-        let dy = outGradient + i &* n
-        let mu = mean[i], s = rstd[i]
-        // The two row means as Lanes partial sums (see `laneSum`), and the parameter gradients.
-        var sumG = Scalar.Lanes(), sumGXhat = Scalar.Lanes()
-        var j = 0
-        while j &+ lanes <= n {
-            let xhat = (loadLanes(x + j) - mu) * s
-            let g = scaledLanes(dy, by: weight, at: j)
-            sumG += g
-            sumGXhat += g * xhat
-            if let weightGradient { storeLanes(loadLanes(weightGradient + j) + loadLanes(dy + j) * xhat, weightGradient + j) }
-            if let biasGradient { storeLanes(loadLanes(biasGradient + j) + loadLanes(dy + j), biasGradient + j) }
-            j &+= lanes
-        }
-        var meanG = sumG.sum(), meanGXhat = sumGXhat.sum()
-        while j < n {
-            let xhat = (x[j] - mu) * s
-            let g = scaledScalar(dy, by: weight, at: j)
-            meanG += g
-            meanGXhat += g * xhat
-            if let weightGradient { weightGradient[j] += dy[j] * xhat }
-            if let biasGradient { biasGradient[j] += dy[j] }
-            j &+= 1
-        }
-        meanG /= count
-        meanGXhat /= count
-        if let inputGradient {
-            let dx = inputGradient + i &* n
-            j = 0
-            while j &+ lanes <= n {
-                let xhat = (loadLanes(x + j) - mu) * s
-                let g = scaledLanes(dy, by: weight, at: j)
-                let contribution = s * (g - meanG - xhat * meanGXhat)
-                storeLanes(accumulateInputGradient ? loadLanes(dx + j) + contribution : contribution, dx + j)
-                j &+= lanes
-            }
-            while j < n {
-                let xhat = (x[j] - mu) * s
-                let g = scaledScalar(dy, by: weight, at: j)
-                let contribution = s * (g - meanG - xhat * meanGXhat)
-                dx[j] = accumulateInputGradient ? dx[j] + contribution : contribution
-                j &+= 1
-            }
-        }
-    }
+    finitewidth_layer_norm_backward(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST,
+                                    inputGradient, accumulateInputGradient ? 1 : 0, weightGradient, biasGradient,
+                                    accumulateParameterGradients ? 1 : 0, outGradient, input, weight, mean, rstd, m, n)
 }
 
 extension Tape {

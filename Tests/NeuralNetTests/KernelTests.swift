@@ -1,3 +1,4 @@
+import CKernels
 import Testing
 @testable import NeuralNet
 
@@ -58,16 +59,20 @@ import Testing
         relu(Float.self, count: count)
     }
 
-    /// LayerNorm over 3 rows of `n` against sequential sums, with and without gamma and beta.
-    func layerNorm<Scalar: BLASScalar>(_: Scalar.Type, n: Int, affine: Bool, tolerance: Double) {
+    /// LayerNorm over 3 rows of `n` against sequential sums, with and without gamma and beta,
+    /// adding into the gradients or writing them, at every vector level.
+    func layerNorm<Scalar: BLASScalar>(_: Scalar.Type, n: Int, affine: Bool, accumulate: Bool, tolerance: Double) {
         let m = 3
         let x = Self.values(m * n, seed: 8, Scalar.self).map { 2 * $0 + 0.5 }
         let dy = Self.values(m * n, seed: 9, Scalar.self)
         let gamma = Self.values(n, seed: 10, Scalar.self).map { $0 + 1 }, beta = Self.values(n, seed: 11, Scalar.self)
         let epsilon: Scalar = 1e-5
-        var (expectedY, expectedDx) = ([Scalar](repeating: 0, count: m * n), Self.values(m * n, seed: 12, Scalar.self))
-        var (expectedDgamma, expectedDbeta) = (Self.values(n, seed: 13, Scalar.self), Self.values(n, seed: 14, Scalar.self))
-        var (y, dx, dgamma, dbeta) = (expectedY, expectedDx, expectedDgamma, expectedDbeta)
+        let (dx, dgamma, dbeta) = (Self.values(m * n, seed: 12, Scalar.self), Self.values(n, seed: 13, Scalar.self),
+                                   Self.values(n, seed: 14, Scalar.self))
+        var expectedY = [Scalar](repeating: 0, count: m * n)
+        var expectedDx = accumulate ? dx : [Scalar](repeating: 0, count: m * n)
+        var expectedDgamma = accumulate ? dgamma : [Scalar](repeating: 0, count: n)
+        var expectedDbeta = accumulate ? dbeta : [Scalar](repeating: 0, count: n)
         for i in 0..<m {
             let row = (i * n)..<(i * n + n)
             let mu = x[row].reduce(0, +) / Scalar(n)
@@ -90,33 +95,94 @@ import Testing
                 expectedDx[i * n + j] += s * (g - meanG - xhat * meanGXhat)
             }
         }
-        var cache = [Scalar](repeating: 0, count: 2 * m)
-        cache.withUnsafeMutableBufferPointer { cache in
-        gamma.withUnsafeBufferPointer { gamma in
-        beta.withUnsafeBufferPointer { beta in
-        dgamma.withUnsafeMutableBufferPointer { dgamma in
-        dbeta.withUnsafeMutableBufferPointer { dbeta in
-            let (mean, rstd) = (cache.baseAddress!, cache.baseAddress! + m)
-            layerNormForward(out: &y, mean: mean, rstd: rstd, input: x, weight: affine ? gamma.baseAddress : nil,
-                             bias: affine ? beta.baseAddress : nil, m: m, n: n, epsilon: epsilon)
-            layerNormBackward(inputGradient: &dx, weightGradient: affine ? dgamma.baseAddress : nil,
-                              biasGradient: affine ? dbeta.baseAddress : nil, outGradient: dy, input: x,
-                              weight: affine ? gamma.baseAddress : nil, mean: mean, rstd: rstd, m: m, n: n)
+        let outputs = Self.atEveryLevel([x, dy, gamma, beta, expectedY, [Scalar](repeating: 0, count: 2 * m), dx, dgamma, dbeta],
+                                        outputs: [4, 6, 7, 8]) { level, b in
+            let (weight, bias) = affine ? (b[2], b[3]) : (nil, nil)
+            finitewidth_layer_norm_forward(Scalar.kernelPrecision, level, b[4], b[5], b[5] + m, b[0], weight, bias,
+                                           m, n, Double(epsilon))
+            finitewidth_layer_norm_backward(Scalar.kernelPrecision, level, b[6], accumulate ? 1 : 0,
+                                            affine ? b[7] : nil, affine ? b[8] : nil, accumulate ? 1 : 0,
+                                            b[1], b[0], weight, b[5], b[5] + m, m, n)
+        } swift: { b in
+            let (weight, bias) = affine ? (b[2], b[3]) : (nil, nil)
+            layerNormForward(out: b[4], mean: b[5], rstd: b[5] + m, input: b[0], weight: weight, bias: bias,
+                             m: m, n: n, epsilon: epsilon)
+            layerNormBackward(inputGradient: b[6], accumulateInputGradient: accumulate,
+                              weightGradient: affine ? b[7] : nil, biasGradient: affine ? b[8] : nil,
+                              accumulateParameterGradients: accumulate, outGradient: b[1], input: b[0],
+                              weight: weight, mean: b[5], rstd: b[5] + m, m: m, n: n)
         }
+        let expected = affine ? [expectedY, expectedDx, expectedDgamma, expectedDbeta] : [expectedY, expectedDx, dgamma, dbeta]
+        for (level, results) in outputs {
+            for (result, reference) in zip(results, expected) {
+                #expect(Self.close(result, reference, tolerance: tolerance * Double(n)),
+                        "\(Scalar.self) n \(n) affine \(affine) accumulate \(accumulate) level \(level)")
+            }
         }
-        }
-        }
-        }
-        let scale = Double(n)
-        func close(_ a: [Scalar], _ b: [Scalar]) -> Bool {
-            zip(a, b).allSatisfy { abs(Double($0) - Double($1)) <= tolerance * scale * max(1, abs(Double($1))) }
-        }
-        #expect(close(y, expectedY) && close(dx, expectedDx), "\(Scalar.self) n \(n) affine \(affine)")
-        if affine { #expect(close(dgamma, expectedDgamma) && close(dbeta, expectedDbeta), "\(Scalar.self) n \(n)") }
     }
 
     @Test(arguments: counts, [true, false]) func layerNormMatchesSequentialSums(n: Int, affine: Bool) {
-        layerNorm(Double.self, n: n, affine: affine, tolerance: 1e-15)
-        layerNorm(Float.self, n: n, affine: affine, tolerance: 1e-6)
+        for accumulate in [true, false] {
+            layerNorm(Double.self, n: n, affine: affine, accumulate: accumulate, tolerance: 1e-15)
+            layerNorm(Float.self, n: n, affine: affine, accumulate: accumulate, tolerance: 1e-6)
+        }
+    }
+
+    // MARK: - Running a C loop at every vector level
+
+    /// The vector levels this CPU runs (AVX-512 is checked only on a CPU that has it).
+    static let levels = [FINITEWIDTH_VECTORS_BASELINE, FINITEWIDTH_VECTORS_AVX2_FMA, FINITEWIDTH_VECTORS_AVX512]
+        .filter { $0.rawValue <= finitewidth_widest_vectors().rawValue }
+
+    /// Runs `kernel` on copies of `buffers` at every vector level, and `swift` (NeuralNet's
+    /// function around the loop) once; returns the `outputs` buffers' contents per level.
+    /// Checks on the way that the results do not depend on alignment (the same bits with every
+    /// buffer one scalar further into its allocation), that the AVX2 and AVX-512 builds agree bit
+    /// for bit, and that `swift` gives the widest level's bits.
+    static func atEveryLevel<Scalar: BLASScalar>(
+        _ buffers: [[Scalar]], outputs: [Int],
+        kernel: (finitewidth_vectors, [UnsafeMutablePointer<Scalar>]) -> Void,
+        swift: ([UnsafeMutablePointer<Scalar>]) -> Void
+    ) -> [(level: finitewidth_vectors, results: [[Scalar]])] {
+        var byLevel: [(level: finitewidth_vectors, results: [[Scalar]])] = []
+        for level in levels {
+            let results = withCopies(of: buffers, offset: 0, outputs: outputs) { kernel(level, $0) }
+            let shifted = withCopies(of: buffers, offset: 1, outputs: outputs) { kernel(level, $0) }
+            #expect(bits(results) == bits(shifted), "\(Scalar.self) level \(level): results depend on alignment")
+            byLevel.append((level, results))
+        }
+        if let avx2 = byLevel.first(where: { $0.level == FINITEWIDTH_VECTORS_AVX2_FMA }),
+           let avx512 = byLevel.first(where: { $0.level == FINITEWIDTH_VECTORS_AVX512 }) {
+            #expect(bits(avx2.results) == bits(avx512.results), "\(Scalar.self): AVX2 and AVX-512 differ")
+        }
+        let wrapped = withCopies(of: buffers, offset: 0, outputs: outputs, swift)
+        #expect(bits(wrapped) == bits(byLevel.last!.results), "\(Scalar.self): NeuralNet's function is not the widest loop")
+        return byLevel
+    }
+
+    /// Copies `buffers` into fresh allocations, each `offset` scalars in, runs `body` on them and
+    /// returns the contents of the `outputs` afterwards.
+    static func withCopies<Scalar: BLASScalar>(
+        of buffers: [[Scalar]], offset: Int, outputs: [Int], _ body: ([UnsafeMutablePointer<Scalar>]) -> Void
+    ) -> [[Scalar]] {
+        let allocations = buffers.map { buffer in
+            let allocation = UnsafeMutablePointer<Scalar>.allocate(capacity: buffer.count + offset)
+            allocation.initialize(repeating: .nan, count: offset)
+            (allocation + offset).initialize(from: buffer, count: buffer.count)
+            return allocation
+        }
+        defer { for allocation in allocations { allocation.deallocate() } }
+        body(allocations.map { $0 + offset })
+        return outputs.map { Array(UnsafeBufferPointer(start: allocations[$0] + offset, count: buffers[$0].count)) }
+    }
+
+    /// Every scalar's bits (sign, exponent, significand), for comparisons where -0 != +0.
+    static func bits<Scalar: BLASScalar>(_ arrays: [[Scalar]]) -> [[String]] {
+        arrays.map { $0.map { "\($0.sign)\($0.exponentBitPattern)/\($0.significandBitPattern)" } }
+    }
+
+    /// Within `tolerance` relative to max(1, |reference|), element by element.
+    static func close<Scalar: BLASScalar>(_ a: [Scalar], _ b: [Scalar], tolerance: Double) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs(Double($0) - Double($1)) <= tolerance * max(1, abs(Double($1))) }
     }
 }

@@ -1,9 +1,57 @@
 // Loops that need wider vectors than Swift compiles for (SSE2, the x86-64 baseline): each
-// checks the CPU once and uses 256-bit AVX where it has it. And one instruction Swift cannot emit.
+// checks the CPU once and uses AVX, AVX2 with FMA or AVX-512 where it has them. And one
+// instruction Swift cannot emit.
+//
+// The per-element loops of a training step (LayerNorm, activations, Dense's bias, the loss) take
+// their buffers as `void *` with the `finitewidth_precision` they hold, scalar arguments as
+// double (converted to float for Float buffers, exactly: they come from Floats), and the
+// `finitewidth_vectors` level to run at. Shapes: row-major, `rows` x `columns`, contiguous.
 #ifndef FINITEWIDTH_CKERNELS_H
 #define FINITEWIDTH_CKERNELS_H
 
 #include <stddef.h>
+
+/// The scalars a buffer holds.
+typedef enum {
+    FINITEWIDTH_FLOAT32 = 4,
+    FINITEWIDTH_FLOAT64 = 8,
+} finitewidth_precision;
+
+/// How wide a loop's vectors are. Results agree to rounding between levels: the AVX2 and
+/// AVX-512 builds fuse multiply-adds (FMA, rounded once) and agree bit for bit; the baseline
+/// build rounds each product and sum (see Vectors.h).
+typedef enum {
+    /// The widest level the CPU has (what NeuralNet asks for).
+    FINITEWIDTH_VECTORS_WIDEST = 0,
+    /// The x86-64 baseline (128-bit SSE2), or the compiler's default target elsewhere.
+    FINITEWIDTH_VECTORS_BASELINE = 1,
+    /// 256-bit AVX2 with FMA.
+    FINITEWIDTH_VECTORS_AVX2_FMA = 2,
+    /// 512-bit AVX-512F.
+    FINITEWIDTH_VECTORS_AVX512 = 3,
+} finitewidth_vectors;
+
+/// The widest level this CPU (and its OS) supports; a loop asked for a wider one runs at this one.
+finitewidth_vectors finitewidth_widest_vectors(void);
+
+/// LayerNorm forward over each row of `input`: mu = mean(x), rstd = 1 / sqrt(var(x) + epsilon),
+/// out = (x - mu) rstd weight + bias (weight and bias both given, or both NULL). Writes `mean`
+/// and `rstd` per row (`rows` each) for the backward.
+void finitewidth_layer_norm_forward(
+    finitewidth_precision precision, finitewidth_vectors vectors, void *out, void *mean, void *rstd,
+    const void *input, const void *weight, const void *bias, size_t rows, size_t columns, double epsilon);
+
+/// LayerNorm backward, with g = out_gradient weight (or out_gradient without weight):
+/// input_gradient (+)= rstd (g - mean(g) - xhat mean(g xhat)) per row (`+=` if
+/// `accumulate_input_gradient`, else `=`); weight_gradient (+)= column sums of out_gradient xhat,
+/// bias_gradient (+)= column sums of out_gradient (`+=` if `accumulate_parameter_gradients`).
+/// Any of the three gradients may be NULL.
+void finitewidth_layer_norm_backward(
+    finitewidth_precision precision, finitewidth_vectors vectors,
+    void *input_gradient, int accumulate_input_gradient,
+    void *weight_gradient, void *bias_gradient, int accumulate_parameter_gradients,
+    const void *out_gradient, const void *input, const void *weight, const void *mean, const void *rstd,
+    size_t rows, size_t columns);
 
 /// Adam's update (NeuralNet's `adamUpdate`, the same operations in the same order per element)
 /// over the leading elements of the buffers, 4 Doubles or 8 Floats at a time with AVX. Returns

@@ -1,0 +1,120 @@
+// LayerNorm's loops for one scalar type: LayerNorm.c includes this file with SCALAR defined as
+// double, then as float (see Vectors.h). Each row is normalised on its own over its n = `columns`
+// values; a row (1 KiB at width 128 in Doubles) stays in the L1 cache across the passes over it.
+//
+// Forward per row: mu = sum(x) / n; rstd = 1 / sqrt(sum((x - mu)^2) / n + eps), two passes as
+// PyTorch does (stable for large offsets); out = (x - mu) rstd gamma + beta.
+// Backward per row, with xhat = (x - mu) rstd and g = dout gamma:
+// dx = rstd (g - mean(g) - xhat mean(g xhat)), dgamma += dout xhat, dbeta += dout.
+// Each loop runs a step function over the full vectors of a row, then over the padded tail.
+
+/// out = (x - mu) s gamma + beta (or (x - mu) s) for one vector of a row.
+ALWAYS_INLINE void NAME(layer_norm_forward_step)(
+    SCALAR *y, const SCALAR *x, const SCALAR *weight, const SCALAR *bias, SCALAR mu, SCALAR s, size_t count) {
+    LANES xhat = (load_part(x, count, 0) - mu) * s;
+    if (weight) store_part(y, count, xhat * load_part(weight, count, 0) + load_part(bias, count, 0));
+    else store_part(y, count, xhat);
+}
+
+ALWAYS_INLINE void NAME(layer_norm_forward)(
+    SCALAR *out, SCALAR *mean, SCALAR *rstd, const SCALAR *input, const SCALAR *weight, const SCALAR *bias,
+    size_t rows, size_t columns, SCALAR epsilon) {
+    const size_t n = columns, full = n - n % WIDTH, tail = n - full;
+    for (size_t i = 0; i < rows; i++) {
+        const SCALAR *x = input + i * n;
+        SCALAR *y = out + i * n;
+        LANES partial = {0};
+        for (size_t j = 0; j < full; j += WIDTH) partial += load(x + j);
+        if (tail) partial += load_first(x + full, tail, 0);
+        const SCALAR mu = lane_sum(partial) / (SCALAR)n;
+        LANES squares = {0};
+        for (size_t j = 0; j < full; j += WIDTH) {
+            LANES deviation = load(x + j) - mu;
+            squares = deviation * deviation + squares;
+        }
+        if (tail) {
+            // Padded with mu: the padding adds zeros.
+            LANES deviation = load_first(x + full, tail, mu) - mu;
+            squares = deviation * deviation + squares;
+        }
+        const SCALAR s = 1 / square_root(lane_sum(squares) / (SCALAR)n + epsilon);
+        mean[i] = mu;
+        rstd[i] = s;
+        for (size_t j = 0; j < full; j += WIDTH) {
+            NAME(layer_norm_forward_step)(y + j, x + j, weight ? weight + j : 0, bias ? bias + j : 0, mu, s, WIDTH);
+        }
+        if (tail) {
+            NAME(layer_norm_forward_step)(y + full, x + full, weight ? weight + full : 0, bias ? bias + full : 0,
+                                          mu, s, tail);
+        }
+    }
+}
+
+BUILD_EVERY_LEVEL(NAME(layer_norm_forward),
+    (SCALAR *out, SCALAR *mean, SCALAR *rstd, const SCALAR *input, const SCALAR *weight, const SCALAR *bias,
+     size_t rows, size_t columns, SCALAR epsilon),
+    (out, mean, rstd, input, weight, bias, rows, columns, epsilon))
+
+/// The backward's first pass over one vector of a row (at offset j): adds g and g xhat to the
+/// partial sums, dout xhat to dgamma and dout to dbeta (either may be NULL). The tail pads dout
+/// and gamma with zeros, so it adds nothing there.
+ALWAYS_INLINE void NAME(layer_norm_backward_sums)(
+    LANES *sum_g, LANES *sum_g_xhat, SCALAR *weight_gradient, SCALAR *bias_gradient,
+    const SCALAR *dy, const SCALAR *x, const SCALAR *weight, SCALAR mu, SCALAR s, size_t j, size_t count) {
+    LANES dout = load_part(dy + j, count, 0);
+    LANES xhat = (load_part(x + j, count, 0) - mu) * s;
+    LANES g = weight ? dout * load_part(weight + j, count, 0) : dout;
+    *sum_g += g;
+    *sum_g_xhat = g * xhat + *sum_g_xhat;
+    if (weight_gradient) store_part(weight_gradient + j, count, dout * xhat + load_part(weight_gradient + j, count, 0));
+    if (bias_gradient) store_part(bias_gradient + j, count, load_part(bias_gradient + j, count, 0) + dout);
+}
+
+/// The backward's second pass over one vector of a row: dx (+)= s (g - mean(g) - xhat mean(g xhat)).
+ALWAYS_INLINE void NAME(layer_norm_backward_input)(
+    SCALAR *dx, int accumulate, const SCALAR *dy, const SCALAR *x, const SCALAR *weight,
+    SCALAR mu, SCALAR s, SCALAR mean_g, SCALAR mean_g_xhat, size_t count) {
+    LANES xhat = (load_part(x, count, 0) - mu) * s;
+    LANES g = load_part(dy, count, 0);
+    if (weight) g *= load_part(weight, count, 0);
+    LANES contribution = s * (g - mean_g - xhat * mean_g_xhat);
+    store_part(dx, count, accumulate ? load_part(dx, count, 0) + contribution : contribution);
+}
+
+ALWAYS_INLINE void NAME(layer_norm_backward)(
+    SCALAR *input_gradient, int accumulate_input_gradient, SCALAR *weight_gradient, SCALAR *bias_gradient,
+    const SCALAR *out_gradient, const SCALAR *input, const SCALAR *weight, const SCALAR *mean, const SCALAR *rstd,
+    size_t rows, size_t columns) {
+    const size_t n = columns, full = n - n % WIDTH, tail = n - full;
+    for (size_t i = 0; i < rows; i++) {
+        const SCALAR *x = input + i * n, *dy = out_gradient + i * n;
+        const SCALAR mu = mean[i], s = rstd[i];
+        LANES sum_g = {0}, sum_g_xhat = {0};
+        for (size_t j = 0; j < full; j += WIDTH) {
+            NAME(layer_norm_backward_sums)(&sum_g, &sum_g_xhat, weight_gradient, bias_gradient, dy, x, weight,
+                                           mu, s, j, WIDTH);
+        }
+        if (tail) {
+            NAME(layer_norm_backward_sums)(&sum_g, &sum_g_xhat, weight_gradient, bias_gradient, dy, x, weight,
+                                           mu, s, full, tail);
+        }
+        if (!input_gradient) continue;
+        const SCALAR mean_g = lane_sum(sum_g) / (SCALAR)n, mean_g_xhat = lane_sum(sum_g_xhat) / (SCALAR)n;
+        SCALAR *dx = input_gradient + i * n;
+        for (size_t j = 0; j < full; j += WIDTH) {
+            NAME(layer_norm_backward_input)(dx + j, accumulate_input_gradient, dy + j, x + j, weight ? weight + j : 0,
+                                            mu, s, mean_g, mean_g_xhat, WIDTH);
+        }
+        if (tail) {
+            NAME(layer_norm_backward_input)(dx + full, accumulate_input_gradient, dy + full, x + full,
+                                            weight ? weight + full : 0, mu, s, mean_g, mean_g_xhat, tail);
+        }
+    }
+}
+
+BUILD_EVERY_LEVEL(NAME(layer_norm_backward),
+    (SCALAR *input_gradient, int accumulate_input_gradient, SCALAR *weight_gradient, SCALAR *bias_gradient,
+     const SCALAR *out_gradient, const SCALAR *input, const SCALAR *weight, const SCALAR *mean, const SCALAR *rstd,
+     size_t rows, size_t columns),
+    (input_gradient, accumulate_input_gradient, weight_gradient, bias_gradient, out_gradient, input, weight,
+     mean, rstd, rows, columns))
