@@ -1,3 +1,4 @@
+import CKernels
 import Glibc
 
 /// Pointwise nonlinearities. Each has a forward over `count` contiguous scalars and a backward
@@ -23,18 +24,8 @@ func activationForward<Scalar: BLASScalar>(
 ) {
     switch activation {
     case .relu:
-        // Branch-free, a Lanes at a time (the signs of a layer's inputs are as good as random).
-        let lanes = Scalar.Lanes.scalarCount
-        var i = 0
-        while i &+ lanes <= count {
-            let x = loadLanes(input + i)
-            storeLanes(Scalar.keepingWherePositive(x, x), out + i)
-            i &+= lanes
-        }
-        while i < count {
-            out[i] = input[i] > 0 ? input[i] : 0
-            i &+= 1
-        }
+        // C, at the widest vectors the CPU has (CKernels' Activations.c).
+        finitewidth_relu_forward(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, out, input, count)
     case .tanh:
         for i in 0..<count { out[i] = Scalar.tanh(input[i]) }
     case .sigmoid:
@@ -57,28 +48,20 @@ func activationBackward<Scalar: BLASScalar>(
     _ activation: Activation, inputGradient: UnsafeMutablePointer<Scalar>, accumulate: Bool = true,
     outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, output: UnsafePointer<Scalar>, count: Int
 ) {
-    // ReLU writes when asked to; the others add into a buffer zeroed first.
-    if !accumulate && activation != .relu { inputGradient.update(repeating: 0, count: count) }
+    // ReLU, tanh and sigmoid in C, at the widest vectors the CPU has (CKernels' Activations.c),
+    // writing or adding; GELU adds into a buffer zeroed first.
+    func derivativeInC(_ kind: finitewidth_activation) {
+        finitewidth_activation_backward(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, kind, inputGradient,
+                                        accumulate ? 1 : 0, outGradient, input, output, count)
+    }
+    if !accumulate && (activation == .gelu || activation == .geluTanh) { inputGradient.update(repeating: 0, count: count) }
     switch activation {
     case .relu:
-        // PyTorch's convention: the derivative at 0 is 0. Branch-free, a Lanes at a time: adds 0
-        // where x <= 0, which leaves dx as it was (but for the sign of a zero).
-        let lanes = Scalar.Lanes.scalarCount
-        var i = 0
-        while i &+ lanes <= count {
-            let passed = Scalar.keepingWherePositive(loadLanes(outGradient + i), loadLanes(input + i))
-            storeLanes(accumulate ? loadLanes(inputGradient + i) + passed : passed, inputGradient + i)
-            i &+= lanes
-        }
-        while i < count {
-            let passed = input[i] > 0 ? outGradient[i] : 0
-            inputGradient[i] = accumulate ? inputGradient[i] + passed : passed
-            i &+= 1
-        }
+        derivativeInC(FINITEWIDTH_RELU)
     case .tanh:
-        for i in 0..<count { inputGradient[i] += outGradient[i] * (1 - output[i] * output[i]) }
+        derivativeInC(FINITEWIDTH_TANH)
     case .sigmoid:
-        for i in 0..<count { inputGradient[i] += outGradient[i] * output[i] * (1 - output[i]) }
+        derivativeInC(FINITEWIDTH_SIGMOID)
     case .gelu:
         // d/dx x Phi(x) = Phi(x) + x phi(x).
         let inverseSqrt2 = Scalar(1 / 2.0.squareRoot())

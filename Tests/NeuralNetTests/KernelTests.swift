@@ -42,21 +42,52 @@ import Testing
         adam(Float.self, count: count, weightDecay: 0.1, decayFactor: 0.99)
     }
 
-    func relu<Scalar: BLASScalar>(_: Scalar.Type, count: Int) {
+    /// ReLU forward and the backward of ReLU, tanh and sigmoid (adding into dx and writing it), at
+    /// every vector level. ReLU's results are exact; tanh's and sigmoid's within rounding (FMA).
+    func activations<Scalar: BLASScalar>(_: Scalar.Type, count: Int, tolerance: Double) {
         let x = Self.values(count, seed: 5, Scalar.self), dy = Self.values(count, seed: 6, Scalar.self)
-        var y = [Scalar](repeating: .nan, count: count)
-        activationForward(.relu, out: &y, input: x, count: count)
-        #expect(y == x.map { $0 > 0 ? $0 : 0 }, "\(Scalar.self) count \(count)")
-        var dx = Self.values(count, seed: 7, Scalar.self)
-        var expected = dx
-        for i in 0..<count where x[i] > 0 { expected[i] += dy[i] }
-        activationBackward(.relu, inputGradient: &dx, outGradient: dy, input: x, output: y, count: count)
-        #expect(dx == expected, "\(Scalar.self) count \(count)")
+        let dx = Self.values(count, seed: 7, Scalar.self)
+        let forward = Self.atEveryLevel([x, [Scalar](repeating: .nan, count: count)], outputs: [1]) { level, b in
+            finitewidth_relu_forward(Scalar.kernelPrecision, level, b[1], b[0], count)
+        } swift: { b in
+            activationForward(.relu, out: b[1], input: b[0], count: count)
+        }
+        for (level, results) in forward {
+            #expect(Self.bits(results) == Self.bits([x.map { $0 > 0 ? $0 : 0 }]), "\(Scalar.self) count \(count) level \(level)")
+        }
+        // tanh and sigmoid read their output y; any values in (-1, 1) do for the loop.
+        let y = Self.values(count, seed: 8, Scalar.self)
+        let derivatives: [(Activation, finitewidth_activation, (Int) -> Scalar)] = [
+            (.relu, FINITEWIDTH_RELU, { x[$0] > 0 ? dy[$0] : 0 }),
+            (.tanh, FINITEWIDTH_TANH, { dy[$0] * (1 - y[$0] * y[$0]) }),
+            (.sigmoid, FINITEWIDTH_SIGMOID, { dy[$0] * y[$0] * (1 - y[$0]) }),
+        ]
+        for (activation, kind, contribution) in derivatives {
+            for accumulate in [true, false] {
+                let expected = (0..<count).map { accumulate ? dx[$0] + contribution($0) : contribution($0) }
+                let backward = Self.atEveryLevel([x, dy, y, dx], outputs: [3]) { level, b in
+                    finitewidth_activation_backward(Scalar.kernelPrecision, level, kind, b[3], accumulate ? 1 : 0,
+                                                    b[1], b[0], b[2], count)
+                } swift: { b in
+                    activationBackward(activation, inputGradient: b[3], accumulate: accumulate, outGradient: b[1],
+                                       input: b[0], output: b[2], count: count)
+                }
+                for (level, results) in backward {
+                    let message: Comment = "\(activation) \(Scalar.self) count \(count) accumulate \(accumulate) level \(level)"
+                    if activation == .relu {
+                        // Adding ReLU's zeros changes a -0 to +0 at most: compare values.
+                        #expect(results[0] == expected, message)
+                    } else {
+                        #expect(Self.close(results[0], expected, tolerance: tolerance), message)
+                    }
+                }
+            }
+        }
     }
 
-    @Test(arguments: counts) func reluMatchesScalarLoop(count: Int) {
-        relu(Double.self, count: count)
-        relu(Float.self, count: count)
+    @Test(arguments: counts) func activationsMatchScalarLoops(count: Int) {
+        activations(Double.self, count: count, tolerance: 4e-16)
+        activations(Float.self, count: count, tolerance: 2e-7)
     }
 
     /// LayerNorm over 3 rows of `n` against sequential sums, with and without gamma and beta,

@@ -66,6 +66,27 @@ size_t finitewidth_adam_update_avx_f32(
     float stepSize, float biasCorrection2Sqrt, float beta1, float beta2, float epsilon,
     float weightDecay, float decayFactor);
 
+/// The nonlinearities whose derivative `finitewidth_activation_backward` computes.
+typedef enum {
+    /// f'(x) = 1 where x > 0, else 0 (PyTorch's value at 0); reads the input.
+    FINITEWIDTH_RELU = 0,
+    /// f'(x) = 1 - y^2 with y = tanh(x); reads the output.
+    FINITEWIDTH_TANH = 1,
+    /// f'(x) = y (1 - y) with y = sigmoid(x); reads the output.
+    FINITEWIDTH_SIGMOID = 2,
+} finitewidth_activation;
+
+/// ReLU: out = x where x > 0, else +0 (NaN gives 0), over `count` scalars.
+void finitewidth_relu_forward(finitewidth_precision precision, finitewidth_vectors vectors, void *out,
+                              const void *input, size_t count);
+
+/// input_gradient (+)= out_gradient f'(x) over `count` scalars (`+=` if `accumulate`, else `=`),
+/// f' read from `input` (ReLU) or `output` (tanh, sigmoid); the other may be NULL.
+void finitewidth_activation_backward(
+    finitewidth_precision precision, finitewidth_vectors vectors, finitewidth_activation activation,
+    void *input_gradient, int accumulate, const void *out_gradient, const void *input, const void *output,
+    size_t count);
+
 /// A hint to the CPU that this thread is spinning on a flag (x86 `pause`; nothing elsewhere):
 /// it saves power and leaves the core's resources to a sibling hyperthread.
 static inline void finitewidth_cpu_relax(void) {
