@@ -1,3 +1,5 @@
+import CKernels
+
 /// The fully connected layer: one GEMM plus a bias add forward, two GEMMs and a column sum back.
 ///
 /// Shapes: x is [m, k] (m samples, k inputs), W is [n, k] (PyTorch's `[out, in]`), b is [n],
@@ -5,45 +7,56 @@
 /// parameterization and sigma_w / sqrt(k), sigma_b in the NTK parameterization.
 
 /// Forward: writes `out` from the bias row then accumulates the GEMM into it (one pass over out).
+/// With one input (k = 1) the product is an outer product, written with the bias in one pass
+/// (CKernels' Dense.c): a GEMM call with k = 1 costs several times that in packing.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func denseForward<Scalar: BLASScalar>(
     out: UnsafeMutablePointer<Scalar>, input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
     bias: UnsafePointer<Scalar>?, m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
 ) {
+    if k == 1 {
+        finitewidth_outer_product(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, out, 0, input, weight,
+                                  Double(weightScale), bias, Double(biasScale), m, n)
+        return
+    }
     if let bias {
-        for i in 0..<m {
-            let row = out + i &* n
-            for j in 0..<n { row[j] = biasScale * bias[j] }
-        }
+        finitewidth_dense_bias_rows(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, out, bias, Double(biasScale), m, n)
     }
     matmul(input, weight, out, m: m, n: n, k: k, transposeA: false, transposeB: true,
            alpha: weightScale, beta: bias == nil ? 0 : 1)
 }
 
-/// Backward: accumulates (when asked) dW += weightScale * doutᵀ x, db += biasScale * column sums
-/// of dout, and dx += weightScale * dout W (dx = ... when `accumulateInputGradient` is false).
+/// Backward: dW += weightScale * doutᵀ x, db += biasScale * column sums of dout (each `=` when
+/// `accumulateParameterGradients` is false; either may be skipped), and dx += weightScale * dout W
+/// (dx = ... when `accumulateInputGradient` is false). With one output (n = 1), dx is an outer
+/// product, in one pass (CKernels' Dense.c).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func denseBackward<Scalar: BLASScalar>(
     inputGradient: UnsafeMutablePointer<Scalar>?, accumulateInputGradient: Bool = true,
     weightGradient: UnsafeMutablePointer<Scalar>?, biasGradient: UnsafeMutablePointer<Scalar>?,
+    accumulateParameterGradients: Bool = true,
     outGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
     m: Int, k: Int, n: Int, weightScale: Scalar, biasScale: Scalar
 ) {
     if let weightGradient {
         matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
-               alpha: weightScale, beta: 1)
+               alpha: weightScale, beta: accumulateParameterGradients ? 1 : 0)
     }
     if let biasGradient {
-        for i in 0..<m {
-            let row = outGradient + i &* n
-            for j in 0..<n { biasGradient[j] += biasScale * row[j] }
-        }
+        finitewidth_dense_bias_gradient(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, biasGradient,
+                                        accumulateParameterGradients ? 1 : 0, outGradient, Double(biasScale), m, n)
     }
     if let inputGradient {
-        matmul(outGradient, weight, inputGradient, m: m, n: k, k: n, transposeA: false, transposeB: false,
-               alpha: weightScale, beta: accumulateInputGradient ? 1 : 0)
+        if n == 1 {
+            finitewidth_outer_product(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, inputGradient,
+                                      accumulateInputGradient ? 1 : 0, outGradient, weight, Double(weightScale),
+                                      nil, 0, m, k)
+        } else {
+            matmul(outGradient, weight, inputGradient, m: m, n: k, k: n, transposeA: false, transposeB: false,
+                   alpha: weightScale, beta: accumulateInputGradient ? 1 : 0)
+        }
     }
 }
 

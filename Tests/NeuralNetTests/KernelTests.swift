@@ -159,6 +159,68 @@ import Testing
         }
     }
 
+    /// Dense's bias rows, bias gradient (adding and writing, scaled or not) and outer products
+    /// (a product with one input or one output) over 3 rows of `n` columns, at every vector level.
+    func dense<Scalar: BLASScalar>(_: Scalar.Type, n: Int, tolerance: Double) {
+        let m = 3
+        let bias = Self.values(n, seed: 20, Scalar.self), dout = Self.values(m * n, seed: 21, Scalar.self)
+        let column = Self.values(m, seed: 22, Scalar.self), start = Self.values(m * n, seed: 23, Scalar.self)
+        for biasScale: Scalar in [1, 0.375] {
+            let rows = Self.atEveryLevel([bias, start], outputs: [1]) { level, b in
+                finitewidth_dense_bias_rows(Scalar.kernelPrecision, level, b[1], b[0], Double(biasScale), m, n)
+            }
+            let expectedRows = (0..<(m * n)).map { biasScale * bias[$0 % n] }
+            for (level, results) in rows { #expect(results[0] == expectedRows, "\(Scalar.self) n \(n) level \(level)") }
+
+            for accumulate in [true, false] {
+                var expected = accumulate ? bias : [Scalar](repeating: 0, count: n)
+                for i in 0..<m { for j in 0..<n { expected[j] += biasScale * dout[i * n + j] } }
+                let sums = Self.atEveryLevel([dout, bias], outputs: [1]) { level, b in
+                    finitewidth_dense_bias_gradient(Scalar.kernelPrecision, level, b[1], accumulate ? 1 : 0, b[0],
+                                                    Double(biasScale), m, n)
+                } swift: { b in
+                    denseBackward(inputGradient: nil, weightGradient: nil, biasGradient: b[1],
+                                  accumulateParameterGradients: accumulate, outGradient: b[0], input: b[0],
+                                  weight: b[0], m: m, k: 1, n: n, weightScale: 1, biasScale: biasScale)
+                }
+                for (level, results) in sums {
+                    #expect(Self.close(results[0], expected, tolerance: tolerance * Double(m)),
+                            "\(Scalar.self) n \(n) scale \(biasScale) accumulate \(accumulate) level \(level)")
+                }
+            }
+        }
+        // out = start + scale column rowᵀ, where start is out, the scaled bias or zero; NeuralNet
+        // runs these for a Dense layer with one input (forward) or one output (dx).
+        let (scale, biasScale): (Scalar, Scalar) = (0.625, 0.25)
+        for startFrom in ["output", "bias", "zero"] {
+            let expected = (0..<(m * n)).map { index in
+                let base = startFrom == "output" ? start[index] : startFrom == "bias" ? biasScale * bias[index % n] : 0
+                return scale * column[index / n] * bias[index % n] + base
+            }
+            let products = Self.atEveryLevel([column, bias, start], outputs: [2]) { level, b in
+                finitewidth_outer_product(Scalar.kernelPrecision, level, b[2], startFrom == "output" ? 1 : 0, b[0], b[1],
+                                          Double(scale), startFrom == "bias" ? b[1] : nil, Double(biasScale), m, n)
+            } swift: { b in
+                if startFrom == "output" {
+                    denseBackward(inputGradient: b[2], weightGradient: nil, biasGradient: nil, outGradient: b[0],
+                                  input: b[0], weight: b[1], m: m, k: n, n: 1, weightScale: scale, biasScale: 1)
+                } else {
+                    denseForward(out: b[2], input: b[0], weight: b[1], bias: startFrom == "bias" ? b[1] : nil,
+                                 m: m, k: 1, n: n, weightScale: scale, biasScale: biasScale)
+                }
+            }
+            for (level, results) in products {
+                #expect(Self.close(results[0], expected, tolerance: tolerance),
+                        "\(Scalar.self) n \(n) start from \(startFrom) level \(level)")
+            }
+        }
+    }
+
+    @Test(arguments: counts) func denseLoopsMatchScalarLoops(n: Int) {
+        dense(Double.self, n: n, tolerance: 4e-16)
+        dense(Float.self, n: n, tolerance: 2e-7)
+    }
+
     // MARK: - Running a C loop at every vector level
 
     /// The vector levels this CPU runs (AVX-512 is checked only on a CPU that has it).
@@ -166,14 +228,14 @@ import Testing
         .filter { $0.rawValue <= finitewidth_widest_vectors().rawValue }
 
     /// Runs `kernel` on copies of `buffers` at every vector level, and `swift` (NeuralNet's
-    /// function around the loop) once; returns the `outputs` buffers' contents per level.
+    /// function around the loop, if it runs the loop alone) once; returns the `outputs` buffers' contents per level.
     /// Checks on the way that the results do not depend on alignment (the same bits with every
     /// buffer one scalar further into its allocation), that the AVX2 and AVX-512 builds agree bit
     /// for bit, and that `swift` gives the widest level's bits.
     static func atEveryLevel<Scalar: BLASScalar>(
         _ buffers: [[Scalar]], outputs: [Int],
         kernel: (finitewidth_vectors, [UnsafeMutablePointer<Scalar>]) -> Void,
-        swift: ([UnsafeMutablePointer<Scalar>]) -> Void
+        swift: (([UnsafeMutablePointer<Scalar>]) -> Void)? = nil
     ) -> [(level: finitewidth_vectors, results: [[Scalar]])] {
         var byLevel: [(level: finitewidth_vectors, results: [[Scalar]])] = []
         for level in levels {
@@ -186,8 +248,10 @@ import Testing
            let avx512 = byLevel.first(where: { $0.level == FINITEWIDTH_VECTORS_AVX512 }) {
             #expect(bits(avx2.results) == bits(avx512.results), "\(Scalar.self): AVX2 and AVX-512 differ")
         }
-        let wrapped = withCopies(of: buffers, offset: 0, outputs: outputs, swift)
-        #expect(bits(wrapped) == bits(byLevel.last!.results), "\(Scalar.self): NeuralNet's function is not the widest loop")
+        if let swift {
+            let wrapped = withCopies(of: buffers, offset: 0, outputs: outputs, swift)
+            #expect(bits(wrapped) == bits(byLevel.last!.results), "\(Scalar.self): NeuralNet's function is not the widest loop")
+        }
         return byLevel
     }
 

@@ -66,6 +66,23 @@ size_t finitewidth_adam_update_avx_f32(
     float stepSize, float biasCorrection2Sqrt, float beta1, float beta2, float epsilon,
     float weightDecay, float decayFactor);
 
+/// Dense's bias in the forward: every row of `out` (`rows` x `columns`) = bias_scale bias.
+void finitewidth_dense_bias_rows(finitewidth_precision precision, finitewidth_vectors vectors, void *out,
+                                 const void *bias, double bias_scale, size_t rows, size_t columns);
+
+/// Dense's bias gradient: bias_gradient[j] (+)= the sum over rows i, in order, of
+/// bias_scale out_gradient[i][j] (`+=` if `accumulate`, else `=`).
+void finitewidth_dense_bias_gradient(finitewidth_precision precision, finitewidth_vectors vectors,
+                                     void *bias_gradient, int accumulate, const void *out_gradient,
+                                     double bias_scale, size_t rows, size_t columns);
+
+/// A product with one inner dimension: out[i][j] = start + scale column[i] row[j] (`rows` x
+/// `columns`), where start is out[i][j] if `accumulate`, else bias_scale bias[j] if `bias` is
+/// not NULL, else 0.
+void finitewidth_outer_product(finitewidth_precision precision, finitewidth_vectors vectors, void *out,
+                               int accumulate, const void *column, const void *row, double scale,
+                               const void *bias, double bias_scale, size_t rows, size_t columns);
+
 /// The nonlinearities whose derivative `finitewidth_activation_backward` computes.
 typedef enum {
     /// f'(x) = 1 where x > 0, else 0 (PyTorch's value at 0); reads the input.
