@@ -1,17 +1,18 @@
+import CKernels
+
 /// Mean squared error, as PyTorch's `mse_loss`: the mean over all elements of (prediction - target)^2.
 /// The target is a constant; the forward keeps a copy of it for the backward.
 
+/// The loops are C (CKernels' Loss.c), at the widest vectors the CPU has; the sum runs over 8
+/// (Float: 16) partial sums added in a fixed order.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func meanSquaredErrorForward<Scalar: BLASScalar>(
     prediction: UnsafePointer<Scalar>, target: UnsafePointer<Scalar>, count: Int
 ) -> Scalar {
-    var total: Scalar = 0
-    for i in 0..<count {
-        let d = prediction[i] - target[i]
-        total += d * d
-    }
-    return total / Scalar(count)
+    // The sum is a Scalar's, returned as a Double exactly.
+    Scalar(finitewidth_squared_error_sum(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, prediction, target, count))
+        / Scalar(count)
 }
 
 /// dprediction += dloss * 2 (prediction - target) / count (= when `accumulate` is false).
@@ -22,10 +23,8 @@ func meanSquaredErrorBackward<Scalar: BLASScalar>(
     prediction: UnsafePointer<Scalar>, target: UnsafePointer<Scalar>, count: Int
 ) {
     let factor = 2 * lossGradient / Scalar(count)
-    for i in 0..<count {
-        let contribution = factor * (prediction[i] - target[i])
-        predictionGradient[i] = accumulate ? predictionGradient[i] + contribution : contribution
-    }
+    finitewidth_squared_error_backward(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, predictionGradient,
+                                       accumulate ? 1 : 0, Double(factor), prediction, target, count)
 }
 
 extension Tape {

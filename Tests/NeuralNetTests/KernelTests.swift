@@ -221,6 +221,52 @@ import Testing
         dense(Float.self, n: n, tolerance: 2e-7)
     }
 
+    /// The mean squared error's sum and backward (adding and writing) at every vector level.
+    func meanSquaredError<Scalar: BLASScalar>(_: Scalar.Type, count: Int, tolerance: Double) {
+        let prediction = Self.values(count, seed: 30, Scalar.self), target = Self.values(count, seed: 31, Scalar.self)
+        let expectedSum = zip(prediction, target).reduce(Scalar(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        var sums: [String] = []
+        for level in Self.levels {
+            let sum = prediction.withUnsafeBufferPointer { prediction in
+                target.withUnsafeBufferPointer { target in
+                    Scalar(finitewidth_squared_error_sum(Scalar.kernelPrecision, level, prediction.baseAddress,
+                                                         target.baseAddress, count))
+                }
+            }
+            #expect(abs(Double(sum - expectedSum)) <= tolerance * Double(count) * Double(expectedSum),
+                    "\(Scalar.self) count \(count) level \(level)")
+            sums.append(Self.bits([[sum]])[0][0])
+        }
+        let mean = meanSquaredErrorForward(prediction: prediction, target: target, count: count)
+        #expect(abs(Double(mean - expectedSum / Scalar(count))) <= 2 * tolerance * Double(count) * Double(mean),
+                "\(Scalar.self) count \(count): the mean")
+        if let avx2 = Self.levels.firstIndex(of: FINITEWIDTH_VECTORS_AVX2_FMA), Self.levels.count > avx2 + 1 {
+            #expect(sums[avx2] == sums[avx2 + 1], "\(Scalar.self): AVX2 and AVX-512 sums differ")
+        }
+        let dloss: Scalar = 0.75
+        let factor = 2 * dloss / Scalar(count)
+        let gradient = Self.values(count, seed: 32, Scalar.self)
+        for accumulate in [true, false] {
+            let expected = (0..<count).map { (accumulate ? gradient[$0] : 0) + factor * (prediction[$0] - target[$0]) }
+            let results = Self.atEveryLevel([prediction, target, gradient], outputs: [2]) { level, b in
+                finitewidth_squared_error_backward(Scalar.kernelPrecision, level, b[2], accumulate ? 1 : 0,
+                                                   Double(factor), b[0], b[1], count)
+            } swift: { b in
+                meanSquaredErrorBackward(predictionGradient: b[2], accumulate: accumulate, lossGradient: dloss,
+                                         prediction: b[0], target: b[1], count: count)
+            }
+            for (level, result) in results {
+                #expect(Self.close(result[0], expected, tolerance: tolerance),
+                        "\(Scalar.self) count \(count) accumulate \(accumulate) level \(level)")
+            }
+        }
+    }
+
+    @Test(arguments: counts) func meanSquaredErrorMatchesScalarLoops(count: Int) {
+        meanSquaredError(Double.self, count: count, tolerance: 4e-16)
+        meanSquaredError(Float.self, count: count, tolerance: 2e-7)
+    }
+
     // MARK: - Running a C loop at every vector level
 
     /// The vector levels this CPU runs (AVX-512 is checked only on a CPU that has it).

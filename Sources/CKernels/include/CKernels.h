@@ -104,6 +104,17 @@ void finitewidth_activation_backward(
     void *input_gradient, int accumulate, const void *out_gradient, const void *input, const void *output,
     size_t count);
 
+/// The sum of (prediction - target)^2 over `count` scalars, accumulated in the buffers' precision
+/// (a Float sum is returned exactly as a double).
+double finitewidth_squared_error_sum(finitewidth_precision precision, finitewidth_vectors vectors,
+                                     const void *prediction, const void *target, size_t count);
+
+/// prediction_gradient (+)= factor (prediction - target) over `count` scalars (`+=` if
+/// `accumulate`, else `=`): the mean squared error's backward with factor = 2 dloss / count.
+void finitewidth_squared_error_backward(finitewidth_precision precision, finitewidth_vectors vectors,
+                                        void *prediction_gradient, int accumulate, double factor,
+                                        const void *prediction, const void *target, size_t count);
+
 /// A hint to the CPU that this thread is spinning on a flag (x86 `pause`; nothing elsewhere):
 /// it saves power and leaves the core's resources to a sibling hyperthread.
 static inline void finitewidth_cpu_relax(void) {
