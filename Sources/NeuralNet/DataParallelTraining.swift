@@ -207,7 +207,8 @@ final class Replica<Scalar: BLASScalar> {
     var targets = Tensor<Scalar>(uninitializedShape: [0, 0])
     /// `backward`'s seed: this slice's share of the batch's rows, its weight in the batch's mean.
     var seed = Tensor<Scalar>(shape: [], repeating: 0)
-    /// Every parameter's gradient, end to end (at `DataParallelTraining.offsets`).
+    /// Every parameter's gradient, end to end (at `DataParallelTraining.offsets`), written by each
+    /// backward pass (see `Tape.parameterGradientDestinations`): never zeroed in between.
     let gradients: UnsafeMutablePointer<Scalar>
     let totalCount: Int
     /// This slice's share of the batch's loss, from the last `forwardBackward`.
@@ -217,7 +218,8 @@ final class Replica<Scalar: BLASScalar> {
         self.totalCount = totalCount
         gradients = .allocate(capacity: max(totalCount, 1))
         for (parameter, offset) in zip(parameters, offsets) {
-            tape.parameterGradientDestinations[ObjectIdentifier(parameter)] = gradients + offset
+            tape.parameterGradientDestinations[ObjectIdentifier(parameter)] =
+                GradientDestination(pointer: gradients + offset, count: parameter.value.count)
         }
     }
 
@@ -236,8 +238,6 @@ final class Replica<Scalar: BLASScalar> {
 
     /// This slice's forward, loss and backward; its gradients are scaled by its share of the rows.
     func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int) {
-        // memset: IEEE 754 zero is all zero bits (a generic `update(repeating:)` goes element by element).
-        memset(gradients, 0, totalCount * MemoryLayout<Scalar>.stride)
         let share = Scalar(inputs.rows) / Scalar(rowsInBatch)
         seed.unsafeMutableBaseAddress().pointee = share
         tape.reset()

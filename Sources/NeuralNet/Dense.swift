@@ -91,9 +91,11 @@ extension Tape {
     ) {
         let (m, k, n) = (input.value.shape[0], input.value.shape[1], weight.shape[0])
         let inputGradient = input.requiresGradient ? input.gradientForContribution() : nil
+        let gradients = parameterGradients(weight, bias)
         denseBackward(
             inputGradient: inputGradient?.pointer, accumulateInputGradient: inputGradient?.accumulate ?? true,
-            weightGradient: parameterGradient(weight), biasGradient: parameterGradient(bias),
+            weightGradient: gradients.weight, biasGradient: gradients.bias,
+            accumulateParameterGradients: gradients.accumulate,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
             weightScale: weightScale, biasScale: biasScale)

@@ -70,9 +70,11 @@ extension Tape {
         let (m, n) = (input.value.shape[0], input.value.shape[1])
         let cache = node.cache.unsafeBaseAddress
         let inputGradient = input.requiresGradient ? input.gradientForContribution() : nil
+        let gradients = parameterGradients(weight, bias)
         layerNormBackward(
             inputGradient: inputGradient?.pointer, accumulateInputGradient: inputGradient?.accumulate ?? true,
-            weightGradient: parameterGradient(weight), biasGradient: parameterGradient(bias),
+            weightGradient: gradients.weight, biasGradient: gradients.bias,
+            accumulateParameterGradients: gradients.accumulate,
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight?.value.unsafeBaseAddress, mean: cache, rstd: cache + m, m: m, n: n)
     }

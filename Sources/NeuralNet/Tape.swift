@@ -22,9 +22,14 @@ public final class Tape<Scalar: BLASScalar> {
     @usableFromInline var recorded = 0
     /// Whether the running `backward` adds into parameters' gradients (its `parameterGradients`).
     var accumulatesParameterGradients = true
-    /// Where `backward` adds each parameter's gradient when not into the parameter's own
+    /// Where `backward` puts each parameter's gradient when not into the parameter's own
     /// `gradient`: a data-parallel replica's buffers (see `DataParallelTraining`), by identity.
-    var parameterGradientDestinations: [ObjectIdentifier: UnsafeMutablePointer<Scalar>] = [:]
+    /// These are written, not added to: a pass's first contribution to one overwrites it, later
+    /// ones add, and one the pass did not reach is zeroed at its end. So nothing zeroes them
+    /// between steps, and most are never zeroed at all.
+    var parameterGradientDestinations: [ObjectIdentifier: GradientDestination<Scalar>] = [:]
+    /// The number of `backward` calls so far: a destination written in the running one holds it.
+    var backwardPasses = 0
 
     public init() {}
 
@@ -81,6 +86,8 @@ public final class Tape<Scalar: BLASScalar> {
     public func backward(_ output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, parameterGradients: Bool = true) {
         precondition(output.index < recorded, "backward: the variable was not recorded in this step")
         accumulatesParameterGradients = parameterGradients
+        backwardPasses &+= 1
+        defer { zeroUnreachedDestinations() }
         for index in 0...output.index where nodes[index].requiresGradient {
             nodes[index].prepareGradient()
         }
@@ -106,15 +113,47 @@ public final class Tape<Scalar: BLASScalar> {
         }
     }
 
-    /// The buffer `backward` adds `parameter`'s gradient into; nil when it computes none.
+    /// The buffer `backward` puts `parameter`'s gradient in, and whether to add to it (`+=`):
+    /// always for a parameter's own `gradient`; for a destination, unless this is the pass's
+    /// first contribution to it, which may overwrite it (`=`). Nil when it computes none.
     @inline(__always)
-    func parameterGradient(_ parameter: Parameter<Scalar>?) -> UnsafeMutablePointer<Scalar>? {
+    func parameterGradient(_ parameter: Parameter<Scalar>?) -> (pointer: UnsafeMutablePointer<Scalar>, accumulate: Bool)? {
         guard accumulatesParameterGradients, let parameter else { return nil }
-        if parameterGradientDestinations.isEmpty { return parameter.gradient.unsafeMutableBaseAddress() }
-        guard let destination = parameterGradientDestinations[ObjectIdentifier(parameter)] else {
+        if parameterGradientDestinations.isEmpty { return (parameter.gradient.unsafeMutableBaseAddress(), true) }
+        let key = ObjectIdentifier(parameter)
+        guard let destination = parameterGradientDestinations[key] else {
             preconditionFailure("backward: a parameter of shape \(parameter.shape) is not among this replica's parameters")
         }
-        return destination
+        if destination.writtenInPass == backwardPasses { return (destination.pointer, true) }
+        parameterGradientDestinations[key]!.writtenInPass = backwardPasses
+        return (destination.pointer, false)
+    }
+
+    /// `parameterGradient` for an op's two parameters (a weight and a bias), whose kernel takes
+    /// one flag for both: if one adds and the other is a first contribution, that one is zeroed
+    /// and both add.
+    func parameterGradients(_ weight: Parameter<Scalar>?, _ bias: Parameter<Scalar>?)
+        -> (weight: UnsafeMutablePointer<Scalar>?, bias: UnsafeMutablePointer<Scalar>?, accumulate: Bool) {
+        let (weightGradient, biasGradient) = (parameterGradient(weight), parameterGradient(bias))
+        let accumulate = weightGradient?.accumulate ?? false || biasGradient?.accumulate ?? false
+        if accumulate {
+            if let weight, let weightGradient, !weightGradient.accumulate {
+                weightGradient.pointer.update(repeating: 0, count: weight.value.count)
+            }
+            if let bias, let biasGradient, !biasGradient.accumulate {
+                biasGradient.pointer.update(repeating: 0, count: bias.value.count)
+            }
+        }
+        return (weightGradient?.pointer, biasGradient?.pointer, accumulate)
+    }
+
+    /// Zeroes the destinations the finished pass did not reach (parameters the output does not
+    /// depend on), so that each holds this pass's gradient.
+    func zeroUnreachedDestinations() {
+        guard accumulatesParameterGradients else { return }
+        for destination in parameterGradientDestinations.values where destination.writtenInPass != backwardPasses {
+            destination.pointer.update(repeating: 0, count: destination.count)
+        }
     }
 
     /// The node for the next operation, reusing the buffers recorded at this position last step.
@@ -153,7 +192,11 @@ public final class Tape<Scalar: BLASScalar> {
             break
         case let .parameter(parameter):
             if let destination = parameterGradient(parameter) {
-                Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination)
+                if destination.accumulate {
+                    Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination.pointer)
+                } else {
+                    destination.pointer.update(from: node.gradient.unsafeBaseAddress, count: node.value.count)
+                }
             }
         case let .dense(input, weight, bias, weightScale, biasScale):
             denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias,
@@ -194,6 +237,14 @@ public struct Variable<Scalar: BLASScalar> {
     public var shape: [Int] { tape.nodes[index].value.shape }
     /// The value (see `Tape.value`).
     public var value: Tensor<Scalar> { tape.value(self) }
+}
+
+/// A buffer `backward` writes a parameter's gradient in (see `parameterGradientDestinations`).
+struct GradientDestination<Scalar> {
+    let pointer: UnsafeMutablePointer<Scalar>
+    let count: Int
+    /// The `backwardPasses` of the last pass that wrote it.
+    var writtenInPass = 0
 }
 
 /// What a recorded operation did, and what its backward reads.

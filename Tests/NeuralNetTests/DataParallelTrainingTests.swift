@@ -14,6 +14,14 @@ struct GeneralOpsLinear: Layer {
     var namedParameters: [(name: String, parameter: Parameter<Double>)] { [("weight", weight)] }
 }
 
+/// A Dense layer over a weight `Parameter` that other layers may share, with a bias of its own.
+struct SharedWeightDense: Layer {
+    typealias Scalar = Double
+    let weight: Parameter<Double>, bias: Parameter<Double>
+    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { x.tape.dense(x, weight: weight, bias: bias) }
+    var namedParameters: [(name: String, parameter: Parameter<Double>)] { [("weight", weight), ("bias", bias)] }
+}
+
 /// Data-parallel steps against one tape on the whole batch: the same loss and gradients up to
 /// the order of additions, whatever the split; the same bits from run to run for one team size.
 @Suite struct DataParallelTrainingTests {
@@ -65,6 +73,41 @@ struct GeneralOpsLinear: Layer {
             for (parameter, expected) in zip(model.parameters, serialGradients) {
                 let difference = Self.maxRelativeDifference(expected, parameter.gradient.scalars)
                 #expect(difference < 1e-13, "threads \(threads), rows \(rows), parameter \(parameter.shape): \(difference)")
+            }
+        }
+    }
+
+    /// A replica's gradient buffers are written by each pass, not zeroed and added to: a weight
+    /// two layers share (the first contribution writes, the second adds, also where its layer's
+    /// bias is a first contribution) and a listed parameter the loss does not reach (zeros) come
+    /// out as on one tape, call after call.
+    @Test func sharedAndUnreachedParametersMatchOneTape() {
+        var generator = Xoshiro256StarStar(seed: 5)
+        let shared = Parameter<Double>(.randomNormal([3, 3], standardDeviation: 0.5, using: &generator))
+        let (firstBias, secondBias) = (Parameter<Double>(.randomNormal([3], using: &generator)),
+                                       Parameter<Double>(.randomNormal([3], using: &generator)))
+        let tied = GeneralOpsLinear(weight: Parameter(.randomNormal([3, 3], standardDeviation: 0.5, using: &generator)))
+        let last = Dense<Double>(3, 2, generator: &generator)
+        let model = Sequential(SharedWeightDense(weight: shared, bias: firstBias), Tanh<Double>(), tied, Tanh<Double>(),
+                               SharedWeightDense(weight: shared, bias: secondBias), tied, last)
+        let unreached = Parameter<Double>(.randomNormal([4], using: &generator))
+        let parameters = [shared, firstBias, secondBias, tied.weight, last.weight, last.bias!, unreached]
+        let (x, y) = Self.batch(rows: 40)
+        let tape = Tape<Double>()
+        for parameter in parameters { parameter.zeroGradient() }
+        let serialLoss = meanSquaredError(model(tape.input(x)), y)
+        tape.backward(serialLoss)
+        let serialGradients = parameters.map { $0.gradient.scalars }
+        #expect(serialGradients.last! == [0, 0, 0, 0])
+        for parameter in parameters { parameter.gradient = parameter.gradient.map { _ in 7 } }
+        let training = DataParallelTraining(model: model, parameters: parameters, team: WorkerTeam(size: 2))
+        for call in 0..<3 {
+            let loss = training.lossAndGradients(inputs: x, targets: y)
+            #expect(abs(loss - serialLoss.value.scalar) <= 1e-13 * loss)
+            for (index, expected) in serialGradients.enumerated() {
+                let difference = Self.maxRelativeDifference(expected, parameters[index].gradient.scalars)
+                #expect(expected == [0, 0, 0, 0] ? parameters[index].gradient.scalars == expected : difference < 1e-13,
+                        "call \(call), parameter \(index): \(difference)")
             }
         }
     }
