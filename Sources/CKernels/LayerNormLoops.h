@@ -6,48 +6,72 @@
 // PyTorch does (stable for large offsets); out = (x - mu) rstd gamma + beta.
 // Backward per row, with xhat = (x - mu) rstd and g = dout gamma:
 // dx = rstd (g - mean(g) - xhat mean(g xhat)), dgamma += dout xhat, dbeta += dout.
-// Each loop runs a step function over the full vectors of a row, then over the padded tail.
+//
+// A row's sums are chains of dependent additions, so the forward takes rows two at a time, their
+// passes interleaved (the last row of an odd count alone), which changes no row's arithmetic
+// (measured on one Zen 3 core, 100 x 128 Doubles with AVX2: 8.0 to 5.7 us; the backward, whose
+// first pass does more per element, was slower so: 7.0 to 8.3 us, and takes rows one by one).
+// Each pass runs a step function over the full vectors, then over the padded tail.
 
-/// out = (x - mu) s gamma + beta (or (x - mu) s) for one vector of a row.
+/// out = (x - mu) s gamma + beta (or (x - mu) s) for one vector of `together` rows, `n` apart.
 ALWAYS_INLINE void NAME(layer_norm_forward_step)(
-    SCALAR *y, const SCALAR *x, const SCALAR *weight, const SCALAR *bias, SCALAR mu, SCALAR s, size_t count) {
-    LANES xhat = (load_part(x, count, 0) - mu) * s;
-    if (weight) store_part(y, count, xhat * load_part(weight, count, 0) + load_part(bias, count, 0));
-    else store_part(y, count, xhat);
+    SCALAR *y, const SCALAR *x, const SCALAR *weight, const SCALAR *bias, const SCALAR *mu, const SCALAR *s,
+    int together, size_t n, size_t count) {
+    for (int r = 0; r < together; r++) {
+        LANES xhat = (load_part(x + r * n, count, 0) - mu[r]) * s[r];
+        if (weight) store_part(y + r * n, count, xhat * load_part(weight, count, 0) + load_part(bias, count, 0));
+        else store_part(y + r * n, count, xhat);
+    }
+}
+
+/// The forward of rows `first` ..< `first + together` (together: 1 or 2).
+ALWAYS_INLINE void NAME(layer_norm_forward_rows)(
+    SCALAR *out, SCALAR *mean, SCALAR *rstd, const SCALAR *input, const SCALAR *weight, const SCALAR *bias,
+    size_t first, int together, size_t n, SCALAR epsilon) {
+    const size_t full = n - n % WIDTH, tail = n - full;
+    const SCALAR *x = input + first * n;
+    LANES partial[2] = {{0}}, squares[2] = {{0}};
+    SCALAR mu[2], s[2];
+    for (size_t j = 0; j < full; j += WIDTH) {
+        for (int r = 0; r < together; r++) partial[r] += load(x + r * n + j);
+    }
+    for (int r = 0; r < together; r++) {
+        if (tail) partial[r] += load_first(x + r * n + full, tail, 0);
+        mu[r] = lane_sum(partial[r]) / (SCALAR)n;
+    }
+    for (size_t j = 0; j < full; j += WIDTH) {
+        for (int r = 0; r < together; r++) {
+            LANES deviation = load(x + r * n + j) - mu[r];
+            squares[r] = deviation * deviation + squares[r];
+        }
+    }
+    for (int r = 0; r < together; r++) {
+        if (tail) {
+            // Padded with mu: the padding adds zeros.
+            LANES deviation = load_first(x + r * n + full, tail, mu[r]) - mu[r];
+            squares[r] = deviation * deviation + squares[r];
+        }
+        s[r] = 1 / square_root(lane_sum(squares[r]) / (SCALAR)n + epsilon);
+        mean[first + r] = mu[r];
+        rstd[first + r] = s[r];
+    }
+    SCALAR *y = out + first * n;
+    for (size_t j = 0; j < full; j += WIDTH) {
+        NAME(layer_norm_forward_step)(y + j, x + j, weight ? weight + j : 0, bias ? bias + j : 0, mu, s, together, n,
+                                      WIDTH);
+    }
+    if (tail) {
+        NAME(layer_norm_forward_step)(y + full, x + full, weight ? weight + full : 0, bias ? bias + full : 0, mu, s,
+                                      together, n, tail);
+    }
 }
 
 ALWAYS_INLINE void NAME(layer_norm_forward)(
     SCALAR *out, SCALAR *mean, SCALAR *rstd, const SCALAR *input, const SCALAR *weight, const SCALAR *bias,
     size_t rows, size_t columns, SCALAR epsilon) {
-    const size_t n = columns, full = n - n % WIDTH, tail = n - full;
-    for (size_t i = 0; i < rows; i++) {
-        const SCALAR *x = input + i * n;
-        SCALAR *y = out + i * n;
-        LANES partial = {0};
-        for (size_t j = 0; j < full; j += WIDTH) partial += load(x + j);
-        if (tail) partial += load_first(x + full, tail, 0);
-        const SCALAR mu = lane_sum(partial) / (SCALAR)n;
-        LANES squares = {0};
-        for (size_t j = 0; j < full; j += WIDTH) {
-            LANES deviation = load(x + j) - mu;
-            squares = deviation * deviation + squares;
-        }
-        if (tail) {
-            // Padded with mu: the padding adds zeros.
-            LANES deviation = load_first(x + full, tail, mu) - mu;
-            squares = deviation * deviation + squares;
-        }
-        const SCALAR s = 1 / square_root(lane_sum(squares) / (SCALAR)n + epsilon);
-        mean[i] = mu;
-        rstd[i] = s;
-        for (size_t j = 0; j < full; j += WIDTH) {
-            NAME(layer_norm_forward_step)(y + j, x + j, weight ? weight + j : 0, bias ? bias + j : 0, mu, s, WIDTH);
-        }
-        if (tail) {
-            NAME(layer_norm_forward_step)(y + full, x + full, weight ? weight + full : 0, bias ? bias + full : 0,
-                                          mu, s, tail);
-        }
-    }
+    size_t i = 0;
+    for (; i + 2 <= rows; i += 2) NAME(layer_norm_forward_rows)(out, mean, rstd, input, weight, bias, i, 2, columns, epsilon);
+    if (i < rows) NAME(layer_norm_forward_rows)(out, mean, rstd, input, weight, bias, i, 1, columns, epsilon);
 }
 
 BUILD_EVERY_LEVEL(NAME(layer_norm_forward),
