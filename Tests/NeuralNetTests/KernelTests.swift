@@ -3,9 +3,11 @@ import Testing
 @testable import NeuralNet
 
 /// The vectorised kernels against plain scalar loops, the definitions they implement, at sizes
-/// that run the `Lanes` body (8 Doubles, 16 Floats), the scalar tail, or both (Adam also runs
-/// its C AVX loop first, on CPUs with AVX). Kernels that keep every operation's order must
-/// match bit for bit; LayerNorm's row sums are reassociated, so it matches to rounding.
+/// that run the vector body (8 Doubles, 16 Floats), the padded tail, or both. CKernels' loops run
+/// at every vector level the CPU has (`atEveryLevel`); where they fuse multiply-adds (AVX2,
+/// AVX-512) or reassociate a sum (LayerNorm's rows, the loss) they match to rounding, ReLU and the
+/// bias rows bit for bit. Adam keeps every operation's order (its C AVX loop runs first on CPUs
+/// with AVX) and matches bit for bit.
 @Suite struct KernelTests {
     static let counts = [1, 7, 8, 9, 16, 17, 37, 131]
 
