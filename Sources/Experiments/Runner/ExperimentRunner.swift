@@ -159,7 +159,7 @@ public enum ExperimentRunner {
         var checked: [MLPDescription] = []
         for run in runs {
             guard case .finite(let width) = run.config.model.width else { continue }
-            let description = modelDescription(run.config.model, inputSize: run.config.data.inputDim, width: width)
+            let description = run.config.model.mlpDescription(inputSize: run.config.data.inputDim, width: width)
             guard !checked.contains(description) else { continue }
             checked.append(description)
             var generator = Xoshiro256StarStar(seed: 0)
@@ -232,10 +232,10 @@ public enum ExperimentRunner {
             return try InfiniteWidthRun.execute(run, data: data, folder: folder, progress: progress)
         }
         var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
-        let model: Sequential<Scalar> = modelDescription(config.model, inputSize: data.train.inputDim, width: width)
+        let model: Sequential<Scalar> = config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
             .build(generator: &initialization)
         if let initFrom = options.initFrom { try model.loadCheckpoint(from: initFrom) }
-        let trainer = Trainer(model: model, optimizer: makeOptimizer(config.training, parameters: model.parameters),
+        let trainer = Trainer(model: model, optimizer: config.training.makeOptimizer(parameters: model.parameters),
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
@@ -313,40 +313,15 @@ public enum ExperimentRunner {
     }
 
     /// The network a model section describes, for inputs of `inputSize` features.
+    @available(*, deprecated, message: "use model.mlpDescription(inputSize:width:)")
     public static func modelDescription(_ model: ModelConfig, inputSize: Int, width: Int) -> MLPDescription {
-        var description = MLPDescription(inputSize: inputSize, width: width, hiddenLayers: model.hiddenLayers)
-        description.activation = model.activation
-        description.layerNormAfter = Set(model.layerNormIndices)
-        description.layerNormAffine = model.layerNormAffine
-        description.parameterization = model.parameterization
-        switch model.weightInit {
-        case .kaimingUniform, nil: description.weightInitialization = .kaimingUniform
-        case .kaimingNormal: description.weightInitialization = .kaimingNormal
-        case .normal: description.weightInitialization = .normalScaledByFanIn(weightStandardDeviation: model.weightStd ?? 2.0.squareRoot())
-        }
-        switch model.biasInit {
-        case .pytorch, nil: description.biasInitialization = .pytorch
-        case .normal: description.biasInitialization = .normal(standardDeviation: model.biasStd ?? 0.1)
-        }
-        if model.parameterization == .ntk {
-            description.weightStandardDeviation = model.weightStd ?? 2.0.squareRoot()
-            description.biasStandardDeviation = model.biasStd ?? 0.1
-        }
-        return description
+        model.mlpDescription(inputSize: inputSize, width: width)
     }
 
     /// The optimizer a training section describes.
+    @available(*, deprecated, message: "use training.makeOptimizer(parameters:)")
     public static func makeOptimizer<Scalar>(_ training: TrainingConfig, parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
-        switch training.optimizer {
-        case let .sgd(momentum, weightDecay):
-            return SGD(parameters: parameters, learningRate: training.learningRate, momentum: momentum, weightDecay: weightDecay)
-        case let .adam(beta1, beta2, eps, weightDecay):
-            return Adam(parameters: parameters, learningRate: training.learningRate, betas: (beta1, beta2), epsilon: eps,
-                        weightDecay: weightDecay)
-        case let .adamw(beta1, beta2, eps, weightDecay):
-            return Adam.adamW(parameters: parameters, learningRate: training.learningRate, betas: (beta1, beta2), epsilon: eps,
-                              weightDecay: weightDecay)
-        }
+        training.makeOptimizer(parameters: parameters)
     }
 
     /// R² on the training, validation (in distribution) and test (out of distribution) sets.

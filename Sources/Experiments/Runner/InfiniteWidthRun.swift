@@ -7,7 +7,7 @@ enum InfiniteWidthRun {
         let config = run.config
         let start = monotonicSeconds()
         // The kernel maps do not depend on the width; 1 unit per layer is enough to describe the architecture.
-        let network: Sequential<Double> = ExperimentRunner.analyticNetwork(config.model, inputSize: data.train.inputDim)
+        let network: Sequential<Double> = config.model.analyticNetwork(inputSize: data.train.inputDim)
         let regression = try InfiniteWidthRegression(network: network, inputs: data.train.inputs.converted(to: Double.self),
                                                      targets: data.train.targets.converted(to: Double.self))
         let evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar> = {
@@ -33,18 +33,5 @@ enum InfiniteWidthRun {
         try record.write(folder: folder)
         progress.message("\(ExperimentRunner.identifier(run)): infinite width, kernel regression on \(data.train.count) points (jitter \(regression.regression.jitter))")
         return record
-    }
-}
-
-extension ExperimentRunner {
-    /// The network whose analytic kernels a model section describes: its architecture in the NTK
-    /// parameterization (the width is irrelevant to the kernels, so one unit per layer).
-    public static func analyticNetwork(_ model: ModelConfig, inputSize: Int) -> Sequential<Double> {
-        var description = modelDescription(model, inputSize: inputSize, width: 1)
-        description.parameterization = .ntk
-        description.weightStandardDeviation = model.weightStd ?? 2.0.squareRoot()
-        description.biasStandardDeviation = model.biasStd ?? 0.1
-        var generator = Xoshiro256StarStar(seed: 0)
-        return description.build(generator: &generator)
     }
 }

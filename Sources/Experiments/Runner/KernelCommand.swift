@@ -38,7 +38,7 @@ public enum KernelCommand {
                 throw UsageError("\(request.config): model.width is \"infinite\": --empirical needs a finite network")
             }
             var generator = Xoshiro256StarStar(seed: config.seed, stream: .initialization)
-            let network: Sequential<Double> = ExperimentRunner.modelDescription(config.model, inputSize: x1.columns, width: width)
+            let network: Sequential<Double> = config.model.mlpDescription(inputSize: x1.columns, width: width)
                 .build(generator: &generator)
             kernel = try network.empiricalTangentKernel(x1, x2)
         } else {
@@ -46,7 +46,7 @@ public enum KernelCommand {
                 throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic kernel describes the "
                                  + "\"ntk\" parameterization (set it, or pass --empirical for this network's kernel at initialisation)")
             }
-            kernel = try ExperimentRunner.analyticNetwork(config.model, inputSize: x1.columns).infiniteWidthKernel(x1, x2).ntk
+            kernel = try config.model.analyticNetwork(inputSize: x1.columns).infiniteWidthKernel(x1, x2).ntk
         }
         if let output = request.output {
             let rows = kernel.array2D.map { $0.map(plainNumber).joined(separator: ",") }

@@ -1,3 +1,7 @@
+/// The largest count we accept for sizes before the memory estimate looks at them; keeps
+/// products of sizes finite in `Double` and every size an exact `Int`.
+let largestSize = 1 << 52
+
 /// Collects problems while a config is decoded, so one pass reports all of them, and knows which
 /// parts of a variant's merged config the variant itself wrote (for paths in messages).
 final class DecodingContext {
