@@ -66,7 +66,7 @@ func table(_ rows: [(Double, Double, Double)]) -> ExtrapolationTable {
         name: "ln", variant: "ln-first", seed: 3, precision: .float32, threads: 2, wallTimeSeconds: 12.5,
         lossCurve: [LossRecord(epoch: 0, loss: 0.5), LossRecord(epoch: 10, loss: 0.25), LossRecord(epoch: 20, loss: .nan)],
         finalTrainLoss: .nan, epochsRun: 20, extrapolation: ExtrapolationCSVTests.linear,
-        extra: [JSONMember("testR2", .number(0.42))])
+        rSquared: RSquaredBySplit(test: 0.42))
 
     @Test func keysComeInAFixedOrder() throws {
         let value = try JSONValue.parse(Self.metrics.json.rendered())

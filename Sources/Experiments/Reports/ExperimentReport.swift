@@ -62,9 +62,12 @@ public struct ExperimentReport: Sendable {
                     JSONMember("growth", GrowthCurveSummary(runs.map(\.metrics.extrapolation)).json),
                     JSONMember("meanFinalTrainLoss", .number(mean(runs.map(\.metrics.finalTrainLoss)))),
                 ]
-                for key in ["trainR2", "validationR2", "testR2"] {
-                    let values = runs.compactMap { run in run.metrics.extra.first { $0.key == key }?.value.doubleValue }
-                    if !values.isEmpty { members.append(JSONMember("mean" + key.prefix(1).uppercased() + key.dropFirst(), .number(mean(values)))) }
+                for split in DataSplit.allCases {
+                    let values = finiteRSquared(runs, on: split)
+                    if !values.isEmpty {
+                        members.append(JSONMember("mean" + split.rSquaredKey.prefix(1).uppercased() + split.rSquaredKey.dropFirst(),
+                                                  .number(mean(values))))
+                    }
                 }
                 return .object(members)
             })),
@@ -78,9 +81,14 @@ public struct ExperimentReport: Sendable {
         ])
     }
 
+    /// The runs' R² on `split` that are numbers (a NaN R², written as `null`, is left out of the mean).
+    func finiteRSquared(_ runs: [RunRecord], on split: DataSplit) -> [Double] {
+        runs.compactMap { $0.metrics.rSquared[split] }.filter(\.isFinite)
+    }
+
     /// The table for the terminal: one line per variant.
     public var terminalText: String {
-        let hasR2 = records.contains { $0.metrics.extra.contains { $0.key == "testR2" } }
+        let hasR2 = records.contains { $0.metrics.rSquared.test != nil }
         var header = pad("variant", 22) + pad("seeds", 7) + pad("growth exponent", 34) + pad("train loss", 12)
         if hasR2 { header += pad("R² train", 10) + pad("R² val", 10) + pad("R² test", 10) }
         var lines = [header]
@@ -93,8 +101,8 @@ public struct ExperimentReport: Sendable {
             var line = pad(variant, 22) + pad("\(runs.count)", 7) + pad(exponentText, 34)
                 + pad(compact(mean(runs.map(\.metrics.finalTrainLoss)), digits: 3), 12)
             if hasR2 {
-                for key in ["trainR2", "validationR2", "testR2"] {
-                    let values = runs.compactMap { run in run.metrics.extra.first { $0.key == key }?.value.doubleValue }
+                for split in DataSplit.allCases {
+                    let values = finiteRSquared(runs, on: split)
                     line += pad(values.isEmpty ? "-" : compact(mean(values), digits: 3), 10)
                 }
             }

@@ -78,30 +78,3 @@ func predictionPlot(_ records: [RunRecord], title: String) -> PredictionCurvePlo
     return PredictionCurvePlot(series: series, trainingInterval: xs.isEmpty ? nil : Interval(lower: xs.min()!, upper: xs.max()!),
                                trainingInputs: xs, trainingTargets: points.map(\.y), title: title)
 }
-
-extension RunMetrics {
-    /// Reads back what ``json`` wrote (nil when a required field is missing).
-    public init?(json: JSONValue) {
-        guard let name = json["name"].flatMap({ if case .string(let s) = $0 { s } else { nil } }),
-              let seed = json["seed"]?.unsignedIntegerValue,
-              let precisionText = json["precision"].flatMap({ if case .string(let s) = $0 { s } else { nil } }),
-              let precision = Precision(rawValue: precisionText),
-              let threads = json["threads"]?.integerValue,
-              let epochsRun = json["epochsRun"]?.integerValue,
-              case .array(let epochs)? = json["lossCurve"]?["epoch"], case .array(let losses)? = json["lossCurve"]?["loss"],
-              case .array(let points)? = json["extrapolation"]?["points"]
-        else { return nil }
-        let variant: String? = json["variant"].flatMap { if case .string(let s) = $0 { s } else { nil } }
-        let table = ExtrapolationTable(points: points.map {
-            ExtrapolationPoint(lambda: $0["lambda"]?.doubleValue ?? .nan, maxAbs: $0["maxAbs"]?.doubleValue ?? .nan,
-                               meanAbs: $0["meanAbs"]?.doubleValue ?? .nan)
-        })
-        let known: Set<String> = ["name", "variant", "seed", "precision", "threads", "wallTimeSeconds", "epochsRun",
-                                  "finalTrainLoss", "lossCurve", "extrapolation"]
-        self.init(name: name, variant: variant, seed: seed, precision: precision, threads: threads,
-                  wallTimeSeconds: json["wallTimeSeconds"]?.doubleValue ?? .nan,
-                  lossCurve: zip(epochs, losses).map { LossRecord(epoch: $0.integerValue ?? 0, loss: $1.doubleValue ?? .nan) },
-                  finalTrainLoss: json["finalTrainLoss"]?.doubleValue ?? .nan, epochsRun: epochsRun, extrapolation: table,
-                  extra: (json.objectMembers ?? []).filter { !known.contains($0.key) })
-    }
-}

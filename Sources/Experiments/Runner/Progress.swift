@@ -54,12 +54,14 @@ public final class ProgressReporter: Sendable {
         if let line { writeStandardError(line) }
     }
 
-    /// Reports a finished run (and skips its remaining epochs in the ETA, for an early stop).
-    public func runDone(skippedEpochs: Int = 0) {
-        state.withLock {
-            $0.finishedRuns += 1
-            $0.totalEpochs -= skippedEpochs
-        }
+    /// Reports a finished run.
+    public func runDone() {
+        state.withLock { $0.finishedRuns += 1 }
+    }
+
+    /// Drops epochs a run will not do (it stopped early) from the ETA.
+    public func epochsSkipped(_ count: Int) {
+        state.withLock { $0.totalEpochs -= count }
     }
 
     /// Prints a message on its own line (ending a redrawn progress line first).
