@@ -72,21 +72,10 @@ public enum ExperimentRunner {
     @discardableResult
     public static func run(_ plan: ExperimentPlan, options: RunnerOptions, progress: ProgressReporter) throws -> ExperimentReport {
         let output = options.output
-        if FileSystem.exists(output) && !FileSystem.contents(of: output).isEmpty && !options.resume {
-            throw UsageError("\(output) already holds files; pass --resume to continue that run, or --output to choose another folder")
-        }
-        if let initFrom = options.initFrom, !FileSystem.exists(initFrom) {
-            throw UsageError("--init-from \(initFrom): no such file")
-        }
         let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
         let separateFolders = usesRunFolders(plan, options)
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
-        try checkDataFiles(selected)
-        if let initFrom = options.initFrom { try checkInitFrom(initFrom, runs: selected) }
-        if options.resume {
-            try checkSameConfig(plan, output: output)
-            try checkCheckpoints(selected, folders: folders)
-        }
+        try checkBeforeAnyWork(plan, runs: selected, folders: folders, options: options)
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
         for folder in folders { try FileSystem.createFolder(folder) }

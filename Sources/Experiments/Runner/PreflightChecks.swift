@@ -1,6 +1,25 @@
 /// Checks made before any run starts, so a mistake in the inputs is one clear usage error
 /// (exit 2) rather than a failure of every run.
 extension ExperimentRunner {
+    /// Every check, in order: the output folder, `--init-from`, the data files, and for
+    /// `--resume` the config and the checkpoints.
+    static func checkBeforeAnyWork(_ plan: ExperimentPlan, runs: [ExperimentPlan.Run], folders: [String],
+                                   options: RunnerOptions) throws {
+        let output = options.output
+        if FileSystem.exists(output) && !FileSystem.contents(of: output).isEmpty && !options.resume {
+            throw UsageError("\(output) already holds files; pass --resume to continue that run, or --output to choose another folder")
+        }
+        if let initFrom = options.initFrom, !FileSystem.exists(initFrom) {
+            throw UsageError("--init-from \(initFrom): no such file")
+        }
+        try checkDataFiles(runs)
+        if let initFrom = options.initFrom { try checkInitFrom(initFrom, runs: runs) }
+        if options.resume {
+            try checkSameConfig(plan, output: output)
+            try checkCheckpoints(runs, folders: folders)
+        }
+    }
+
     /// Reads each CSV file the runs name once before any work, so a missing or malformed file is
     /// one clear error (exit 2) rather than one per run.
     static func checkDataFiles(_ runs: [ExperimentPlan.Run]) throws {
