@@ -56,3 +56,50 @@ import Testing
         }
     }
 }
+
+/// The Float paths of RMSNorm's and BatchNorm's vectorised loops (16 lanes: widths below, at and
+/// across them) against the Double paths, which PyTorch and finite differences check: outputs and
+/// every gradient to Float's precision (1e-5 of each tensor's scale, ~100 Float ulps).
+@Suite struct LayerFloatTests {
+    static func run<Scalar: BLASScalar>(_ makeLayer: () -> any Layer<Scalar>, x: Tensor<Double>, dy: Tensor<Double>) -> [Tensor<Double>] {
+        let layer = makeLayer()
+        for (index, (_, parameter)) in layer.namedParameters.enumerated() {
+            var generator = Xoshiro256StarStar(seed: UInt64(index) + 20)
+            parameter.value = Tensor<Double>.randomUniform(parameter.shape, low: 0.5, high: 1.5, using: &generator).converted(to: Scalar.self)
+        }
+        let tape = Tape<Scalar>()
+        let input = tape.input(x.converted(to: Scalar.self), requiresGradient: true)
+        let y = layer(input)
+        tape.backward(y, seed: dy.converted(to: Scalar.self))
+        return [y.value, tape.gradient(of: input)].map { $0.converted(to: Double.self) }
+            + layer.parameters.map { $0.gradient.converted(to: Double.self) }
+    }
+
+    @Test(arguments: [7, 16, 17, 37, 131]) func floatAgreesWithDouble(width: Int) {
+        var generator = Xoshiro256StarStar(seed: UInt64(width))
+        let x = Tensor<Double>.randomNormal([5, width], standardDeviation: 2, using: &generator).map { $0 + 0.5 }
+        let dy = Tensor<Double>.randomNormal([5, width], using: &generator)
+        func layers<Scalar: BLASScalar>(_: Scalar.Type) -> [(String, () -> any Layer<Scalar>)] { [
+            ("RMSNorm", { RMSNorm<Scalar>(width) }),
+            ("RMSNorm, no affine", { RMSNorm<Scalar>(width, affine: false) }),
+            ("BatchNorm, training", { BatchNorm<Scalar>(width) }),
+            ("BatchNorm, evaluation", {
+                let layer = BatchNorm<Scalar>(width)
+                layer.runningMean.value = .filled([width], with: 0.3)
+                layer.runningVariance.value = .filled([width], with: 1.7)
+                layer.setTraining(false)
+                return layer
+            }),
+        ] }
+        for ((name, single), (_, double)) in zip(layers(Float.self), layers(Double.self)) {
+            let (float, reference) = (Self.run(single, x: x, dy: dy), Self.run(double, x: x, dy: dy))
+            for (a, b) in zip(float, reference) {
+                // Normwise (max |a - b| / max |b|): entries near zero carry the rounding of the
+                // large ones they cancel (x - mean), which an entrywise ratio would magnify. A
+                // wrong lane or index gives errors of order 1.
+                let error = (a - b).maxAbs() / b.maxAbs()
+                #expect(error < 1e-5, "\(name), width \(width): \(error)")
+            }
+        }
+    }
+}
