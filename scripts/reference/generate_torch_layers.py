@@ -196,7 +196,8 @@ def check_checkpoint(path, network):
     result = model.load_state_dict(tensors, strict=True)
     print("load_state_dict(strict=True):", result)
     for name, value in model.state_dict().items():
-        print(f"  {name}: {value.dtype} {tuple(value.shape)} (file: {tensors[name].dtype})")
+        shown = f" = {value.item()}" if value.dim() == 0 else ""
+        print(f"  {name}: {value.dtype} {tuple(value.shape)}{shown} (file: {tensors[name].dtype})")
     x = torch.tensor(json.loads(metadata["x"]))
     worst = 0.0
     for mode in ("eval", "train"):
