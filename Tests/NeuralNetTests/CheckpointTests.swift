@@ -57,15 +57,8 @@ import Glibc
         let case_ = try LayerReferenceTests.network(name)
         let network = try LayerReferenceTests.model(case_, Double.self)
         let x = tensor(case_["x"]!), y = tensor(case_["y"]!)
-        let optimizer = Adam(parameters: network.parameters, learningRate: 0.01)
-        let tape = Tape<Double>()
         network.setTraining(true)
-        for _ in 0..<3 {
-            tape.reset()
-            optimizer.zeroGradients()
-            tape.backward(meanSquaredError(network(tape.input(x)), y))
-            optimizer.step()
-        }
+        threeAdamSteps(network, x: x, y: y, settings: case_["afterThreeAdamSteps"] as! [String: Any])
         let state = network.stateDict
         network.setTraining(false)
         let eval = network(x)

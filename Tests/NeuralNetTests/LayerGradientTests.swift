@@ -103,3 +103,39 @@ import Testing
         }
     }
 }
+
+/// A steady-state training step reuses every buffer: the tape's values, gradients and caches, the
+/// parameters and the running statistics keep their storage from step to step (no copy-on-write
+/// copies, no reallocation). `Benchmarks/TrainingStep` counts the step's mallocs (zero) for the
+/// same networks; this is the in-suite guard.
+@Suite struct LayerSteadyStateTests {
+    static func addresses(_ tape: Tape<Double>, _ network: Sequential<Double>) -> [UnsafeRawPointer] {
+        tape.nodes.prefix(tape.count).flatMap { node in
+            [node.value, node.gradient, node.cache].map { UnsafeRawPointer($0.unsafeBaseAddress) }
+        } + network.parameters.flatMap { [UnsafeRawPointer($0.value.unsafeBaseAddress), UnsafeRawPointer($0.gradient.unsafeBaseAddress)] }
+            + network.namedBuffers.map { UnsafeRawPointer($0.buffer.value.unsafeBaseAddress) }
+    }
+
+    @Test(arguments: [true, false]) func buffersAreReused(training: Bool) {
+        var generator = Xoshiro256StarStar(seed: 1)
+        let width = 16
+        let network = Sequential<Double>(
+            Dense(2, width, generator: &generator), BatchNorm(width), SiLU(),
+            Residual(Sequential(RMSNorm(width), Dense(width, width, generator: &generator), ReLU(), Dense(width, width, generator: &generator))),
+            LayerNorm(width), Dense(width, 1, generator: &generator))
+        network.setTraining(training)
+        let x = Tensor<Double>.randomNormal([10, 2], using: &generator), y = Tensor<Double>.randomNormal([10, 1], using: &generator)
+        let optimizer = Adam(parameters: network.parameters, learningRate: 1e-3)
+        let tape = Tape<Double>()
+        func step() {
+            tape.reset()
+            optimizer.zeroGradients()
+            tape.backward(meanSquaredError(network(tape.input(x)), y))
+            optimizer.step()
+        }
+        step()
+        let first = Self.addresses(tape, network)
+        for _ in 0..<3 { step() }
+        #expect(Self.addresses(tape, network) == first)
+    }
+}

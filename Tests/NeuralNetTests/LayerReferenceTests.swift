@@ -57,18 +57,7 @@ import Testing
     @Test(arguments: networks) func forwardBackward(name: String) throws {
         let case_ = try Self.network(name)
         let network = try Self.model(case_, Double.self)
-        let x = tensor(case_["x"]!), y = tensor(case_["y"]!)
-        let tape = Tape<Double>()
-        let input = tape.input(x, requiresGradient: true)
-        let output = network(input)
-        let loss = meanSquaredError(output, y)
-        tape.backward(loss)
-        #expect(relativeError(output.value, tensor(case_["output"]!)) < 1e-10, "\(name) output")
-        let expectedLoss = case_["loss"] as! Double
-        #expect(abs(loss.value.scalar - expectedLoss) < 1e-12 * expectedLoss, "\(name) loss")
-        #expect(relativeError(tape.gradient(of: input), tensor(case_["inputGradient"]!)) < 1e-10, "\(name) input gradient")
-        let gradients = Dictionary(uniqueKeysWithValues: network.namedParameters.map { ($0.name, $0.parameter.gradient) })
-        Self.compare(gradients, case_["gradients"], "\(name) gradient")
+        expectForwardBackwardMatches(network, case_, name)
         // In training mode the forward moved the running statistics; in evaluation mode it did not.
         let buffers = Dictionary(uniqueKeysWithValues: network.namedBuffers.map { ($0.name, $0.buffer.value) })
         Self.compare(buffers, case_["buffersAfterForward"], "\(name) buffer")
@@ -79,16 +68,7 @@ import Testing
         let network = try Self.model(case_, Double.self)
         let x = tensor(case_["x"]!), y = tensor(case_["y"]!)
         let expected = case_["afterThreeAdamSteps"] as! [String: Any]
-        let betas = expected["betas"] as! [Double]
-        let optimizer = Adam(parameters: network.parameters, learningRate: expected["learningRate"] as! Double,
-                             betas: (betas[0], betas[1]), epsilon: expected["eps"] as! Double)
-        let tape = Tape<Double>()
-        for _ in 0..<3 {
-            tape.reset()
-            optimizer.zeroGradients()
-            tape.backward(meanSquaredError(network(tape.input(x)), y))
-            optimizer.step()
-        }
+        NeuralNetTests.threeAdamSteps(network, x: x, y: y, settings: expected)
         Self.compare(network.stateDict, expected["state"], "\(name) after 3 Adam steps")
     }
 
@@ -106,13 +86,7 @@ import Testing
         let x = tensor(case_["x"]!)
         let layer = RMSNorm<Double>(x.shape[1], epsilon: case_["eps"] as! Double, affine: case_["affine"] as! Bool)
         if let weight = case_["weight"] { layer.weight!.value = tensor(weight) }
-        let tape = Tape<Double>()
-        let input = tape.input(x, requiresGradient: true)
-        let y = layer(input)
-        tape.backward(y, seed: tensor(case_["dy"]!))
-        #expect(relativeError(y.value, tensor(case_["y"]!)) < 1e-10)
-        #expect(relativeError(tape.gradient(of: input), tensor(case_["dx"]!)) < 1e-10)
-        if let weight = layer.weight { #expect(relativeError(weight.gradient, tensor(case_["dweight"]!)) < 1e-10) }
+        expectLayerMatches(layer, case_)
     }
 
     @Test func silu() throws {
