@@ -60,18 +60,18 @@ extension Residual {
     /// RMSNorm without affine parameters): its output `W h / sqrt(n) + b` has fresh weights with
     /// E[W] = 0, independent of the skip path x, so the cross terms E[x(x1) inner(x2)] vanish, and
     /// so do the NTK's cross terms (sums over units of W times O(1) terms, O(1 / sqrt(width)) in
-    /// all). A block ending in a nonlinearity would not do: E[x relu(u)] = E[x] E[relu(u)] is not
-    /// zero when x is not centred. The output is centred Gaussian when x is.
+    /// all). A block ending in a nonlinearity would not do in general: E[x relu(u)] = E[x] E[relu(u)]
+    /// is not zero when x is not centred; nor one ending in a Residual, whose output holds x itself.
+    /// (The condition is checked on the structure: the block is a Dense, or a Sequential whose
+    /// last layer other than LayerNorm and RMSNorm is one of these.) The output is centred
+    /// Gaussian when x is.
     /// - Throws: `InfiniteWidthKernelError` when the inner block has no map, or does not end with
     ///   a Dense layer.
     public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
         var branch = kernel
         let mappedBefore = branch.layers.count
         try inner.kernelMap(&branch)
-        // Only Dense sets the flag; LayerNorm and RMSNorm keep it; everything else clears it. So a
-        // Dense among the inner block's layers and the flag still set after them means the block's
-        // output is that Dense's, normalised at most.
-        guard branch.hasCentredGaussianUnits, branch.layers[mappedBefore...].contains("Dense") else {
+        guard Self.outputIsDense(inner) else {
             throw InfiniteWidthKernelError(
                 layer: "Residual(\(branch.layers[mappedBefore...].joined(separator: ", ")))",
                 reason: "its map adds the inner block's kernels to the skip path's, which holds only when the inner "
@@ -92,5 +92,18 @@ extension Residual {
             }
         }
         kernel.layers.append("Residual(\(branch.layers[mappedBefore...].joined(separator: ", ")))")
+    }
+
+    /// Whether `layer`'s output is a Dense layer's, normalised at most by LayerNorm or RMSNorm.
+    static func outputIsDense(_ layer: any Layer<Scalar>) -> Bool {
+        switch layer {
+        case is Dense<Scalar>:
+            return true
+        case let sequential as Sequential<Scalar>:
+            let last = sequential.layers.last { !($0 is LayerNorm<Scalar> || $0 is RMSNorm<Scalar>) }
+            return last.map(outputIsDense) ?? false
+        default:
+            return false
+        }
     }
 }

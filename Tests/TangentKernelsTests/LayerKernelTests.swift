@@ -214,6 +214,12 @@ enum LayerKernelNetworks {
         #expect(mapError(endsWithReLU).contains("end the inner block with a Dense layer"))
         let onlyNorm = Sequential<Double>(dense(2, 4, &generator), Residual(LayerNorm(4, affine: false)), dense(4, 1, &generator))
         #expect(mapError(onlyNorm).contains("Residual(LayerNorm) has no infinite-width kernel map"))
+        // x + (x + W x): the inner block's output holds x itself.
+        let nested = Sequential<Double>(dense(2, 4, &generator), Residual(Residual(dense(4, 4, &generator))), dense(4, 1, &generator))
+        #expect(mapError(nested).contains("Residual(Residual(Dense)) has no infinite-width kernel map"))
+        let normalised = Sequential<Double>(dense(2, 4, &generator), Residual(Sequential(dense(4, 4, &generator), LayerNorm(4, affine: false))),
+                                            dense(4, 1, &generator))
+        #expect(mapError(normalised) == "no error")
         let valid = Sequential<Double>(dense(2, 4, &generator), Residual(Sequential(dense(4, 4, &generator), ReLU(), dense(4, 4, &generator))),
                                        dense(4, 1, &generator))
         #expect(mapError(valid) == "no error")
