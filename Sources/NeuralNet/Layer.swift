@@ -95,7 +95,12 @@ public struct Sequential<Scalar: BLASScalar>: Layer {
         for layer in layers { layer.setTraining(training) }
     }
 
-    public var mixesBatchRows: Bool { layers.contains { $0.mixesBatchRows } }
+    public var mixesBatchRows: Bool {
+        // A loop, not `contains(where:)`: through a Residual this runs unspecialised, where the
+        // generic `contains` allocated (3 mallocs a call, `Benchmarks/TrainingStep`).
+        for layer in layers where layer.mixesBatchRows { return true }
+        return false
+    }
 
     /// Each layer's kernel map in order, as neural-tangents' `stax.serial` composes `kernel_fn`s.
     public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
