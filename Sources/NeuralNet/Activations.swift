@@ -11,6 +11,8 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     case gelu
     /// The tanh approximation of GELU (PyTorch's `approximate='tanh'`).
     case geluTanh = "gelu_tanh"
+    /// x * sigmoid(x) (PyTorch's `nn.SiLU`, also called swish).
+    case silu
 }
 
 @usableFromInline let geluTanhScale = (2 / Double.pi).squareRoot()
@@ -48,6 +50,8 @@ func activationForward<Scalar: BLASScalar>(
             let x = input[i]
             out[i] = x * (1 + Scalar.tanh(a * (x + c * x * x * x))) / 2
         }
+    case .silu:
+        for i in 0..<count { out[i] = input[i] / (1 + Scalar.exp(-input[i])) }
     }
 }
 
@@ -96,6 +100,13 @@ func activationBackward<Scalar: BLASScalar>(
             let x = input[i]
             let t = Scalar.tanh(a * (x + c * x * x * x))
             inputGradient[i] += outGradient[i] * ((1 + t) + x * (1 - t * t) * a * (1 + 3 * c * x * x)) / 2
+        }
+    case .silu:
+        // With s = sigmoid(x): d/dx x s = s + x s (1 - s) = s (1 + x (1 - s)).
+        for i in 0..<count {
+            let x = input[i]
+            let s = 1 / (1 + Scalar.exp(-x))
+            inputGradient[i] += outGradient[i] * s * (1 + x * (1 - s))
         }
     }
 }
@@ -157,6 +168,12 @@ public struct GELU<Scalar: BLASScalar>: PointwiseActivation {
     public var activation: Activation { approximate ? .geluTanh : .gelu }
 }
 
+/// x * sigmoid(x) (swish).
+public struct SiLU<Scalar: BLASScalar>: PointwiseActivation {
+    public init() {}
+    public var activation: Activation { .silu }
+}
+
 /// Any of the nonlinearities, chosen at run time (as a config does).
 public struct ActivationLayer<Scalar: BLASScalar>: PointwiseActivation {
     public let activation: Activation
@@ -168,6 +185,7 @@ extension Variable {
     public func tanh() -> Variable { tape.activation(self, .tanh) }
     public func sigmoid() -> Variable { tape.activation(self, .sigmoid) }
     public func gelu(approximate: Bool = false) -> Variable { tape.activation(self, approximate ? .geluTanh : .gelu) }
+    public func silu() -> Variable { tape.activation(self, .silu) }
 }
 
 // MARK: - Infinite-width kernel maps
@@ -337,8 +355,8 @@ func mapNonlinearity(
 
 extension InfiniteWidthKernel {
     /// Applies a pointwise nonlinearity's map: ReLU (arc-cosine kernel) or exact GELU.
-    /// - Throws: `InfiniteWidthKernelError` for tanh, sigmoid and tanh-approximated GELU (no closed
-    ///   form for their Gaussian expectations), or when the pre-activations are not centred
+    /// - Throws: `InfiniteWidthKernelError` for tanh, sigmoid, tanh-approximated GELU and SiLU (no
+    ///   closed form for their Gaussian expectations), or when the pre-activations are not centred
     ///   Gaussian (the nonlinearity does not follow a Dense layer or a LayerNorm after one).
     public mutating func applyActivation(_ activation: Activation) throws {
         let name = activation.layerName
@@ -353,7 +371,7 @@ extension InfiniteWidthKernel {
             mapNonlinearity(&self, root: { $0.squareRoot() }, row: reluKernelRow)
         case .gelu:
             mapNonlinearity(&self, root: { ($0 + 1).squareRoot() }, row: geluKernelRow)
-        case .tanh, .sigmoid, .geluTanh:
+        case .tanh, .sigmoid, .geluTanh, .silu:
             throw InfiniteWidthKernelError(
                 layer: name,
                 reason: "E[phi(u) phi(v)] over Gaussian (u, v) has no closed form for \(name) "
@@ -365,7 +383,7 @@ extension InfiniteWidthKernel {
 }
 
 extension Activation {
-    /// The layer's name in messages: "ReLU", "Tanh", "Sigmoid", "GELU", "GELU(approximate: tanh)".
+    /// The layer's name in messages: "ReLU", "Tanh", "Sigmoid", "GELU", "GELU(approximate: tanh)", "SiLU".
     public var layerName: String {
         switch self {
         case .relu: "ReLU"
@@ -373,6 +391,7 @@ extension Activation {
         case .sigmoid: "Sigmoid"
         case .gelu: "GELU"
         case .geluTanh: "GELU(approximate: tanh)"
+        case .silu: "SiLU"
         }
     }
 }

@@ -5,6 +5,8 @@ import Glibc
 /// own tape, adding its parameter gradients into its own buffers; then the threads sum the slices'
 /// gradients, each thread one range of elements, in slice order. The loss and the gradients are
 /// the whole batch's up to the order of additions, and identical from run to run for one team size.
+/// A model whose rows interact (`mixesBatchRows`: a BatchNorm in training mode) is not split: its
+/// steps run whole on one thread, as a single tape would.
 ///
 /// Why not BLAS's threads: at the paper's sizes (batch 100, width 128, float64) a layer's product is
 /// 1.6M multiply-adds, which OpenBLAS's second thread speeds up by about half, while the rest of
@@ -85,13 +87,24 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// else at most one thread per `minimumRowsPerThread` rows, and no more than the machine's
     /// cores (the team's threads spin while they wait; more of them than cores would take turns).
     /// 1 also for a network that lists a parameter twice (a layer used twice), which only one
-    /// tape handles.
+    /// tape handles. For a network with a BatchNorm, use `threadsWorthUsing(available:rows:model:parameters:)`.
     public static func threadsWorthUsing(available: Int, rows: Int, parameters: [Parameter<Scalar>]) -> Int {
         guard Set(parameters.map(ObjectIdentifier.init)).count == parameters.count else { return 1 }
         let largestWeight = parameters.lazy.filter { $0.value.rank == 2 }.map { $0.value.count }.max() ?? 0
         guard rows * largestWeight < largestProductForSplitting else { return 1 }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         return max(1, min(available, cores, rows / minimumRowsPerThread))
+    }
+
+    /// `threadsWorthUsing(available:rows:parameters:)` for `model` (its parameters by default), and 1
+    /// while the model couples the rows of a batch (`mixesBatchRows`: a BatchNorm in training
+    /// mode), whose statistics over a slice would not be the batch's. A step of such a model runs
+    /// on one thread whatever the team's size.
+    public static func threadsWorthUsing(
+        available: Int, rows: Int, model: some Layer<Scalar>, parameters: [Parameter<Scalar>]? = nil
+    ) -> Int {
+        guard !model.mixesBatchRows else { return 1 }
+        return threadsWorthUsing(available: available, rows: rows, parameters: parameters ?? model.parameters)
     }
 
     /// The fewest rows worth a thread of their own: below it, waking a thread and summing its
@@ -146,12 +159,13 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     }
 
     /// Runs each slice's forward and backward on its thread: the batch's loss, and how many
-    /// replicas took part.
+    /// replicas took part (one for a model that couples the rows of a batch: a BatchNorm in
+    /// training mode must see the whole batch).
     func forwardBackward(inputs: Tensor<Scalar>, targets: Tensor<Scalar>) -> (loss: Double, replicas: Int) {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
                      "DataParallelTraining: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         let rows = inputs.rows
-        let active = min(team.size, rows)
+        let active = model.mixesBatchRows ? 1 : min(team.size, rows)
         for index in 0..<active {
             replicas[index].take(rows: (index * rows / active)..<((index + 1) * rows / active), of: inputs, targets)
         }

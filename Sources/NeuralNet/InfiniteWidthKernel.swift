@@ -169,6 +169,7 @@ public struct InfiniteWidthKernelError: Error, CustomStringConvertible, Equatabl
     public static let supported = """
         Dense in the NTK parameterization (Dense(ntk:...)), ReLU and exact GELU after a Dense \
         (or after a LayerNorm that follows one), LayerNorm without affine parameters after a Dense, \
+        RMSNorm without affine parameters anywhere, Residual blocks whose inner block ends with a Dense, \
         and Sequential compositions of these
         """
 

@@ -276,6 +276,13 @@ extension InfiniteWidthKernel {
                     + "Gaussian, as a Dense layer's outputs are; after a nonlinearity their mean is not zero, "
                     + "and on the raw inputs it is not determined by the kernel")
         }
+        divideUnitsByRootOfDiagonal(epsilon: epsilon)
+        layers.append("LayerNorm")
+    }
+
+    /// Divides every unit by sqrt(K(x, x) + eps), the cross entries and both diagonals: the limit
+    /// of LayerNorm on centred Gaussian units and of RMSNorm (see `layerNormKernelMap`).
+    mutating func divideUnitsByRootOfDiagonal(epsilon: Double) {
         let (rows, columns) = (count1, count2)
         withMutableBuffers { nngp, ntk, nngpDiagonal1, nngpDiagonal2, ntkDiagonal1, ntkDiagonal2 in
             let roots1 = layerNormReciprocalRoots(nngpDiagonal1, count: rows, epsilon: epsilon)
@@ -293,7 +300,6 @@ extension InfiniteWidthKernel {
                 ntkDiagonal2[j] *= factor
             }
         }
-        layers.append("LayerNorm")
     }
 }
 

@@ -160,6 +160,10 @@ public final class Tape<Scalar: BLASScalar> {
                               weightScale: weightScale, biasScale: biasScale)
         case let .layerNorm(input, weight, bias):
             layerNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias)
+        case let .rmsNorm(input, weight):
+            rmsNormBackwardStep(node, input: nodes[input], weight: weight)
+        case let .batchNorm(input, weight, bias, usesBatchStatistics):
+            batchNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias, usesBatchStatistics: usesBatchStatistics)
         case let .activation(input, activation):
             activationBackwardStep(node, input: nodes[input], activation: activation)
         case let .elementwise(a, b, operation):
@@ -203,6 +207,9 @@ enum Operation<Scalar: BLASScalar> {
     case parameter(Parameter<Scalar>)
     case dense(input: Int, weight: Parameter<Scalar>, bias: Parameter<Scalar>?, weightScale: Scalar, biasScale: Scalar)
     case layerNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?)
+    case rmsNorm(input: Int, weight: Parameter<Scalar>?)
+    /// Normalised by the batch's statistics (training) or by the running ones (evaluation).
+    case batchNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, usesBatchStatistics: Bool)
     case activation(input: Int, Activation)
     case elementwise(Int, Int, ElementwiseOperation)
     case scale(input: Int, factor: Scalar)

@@ -17,6 +17,10 @@ public enum RecordedOperation<Scalar: BLASScalar> {
     case layerNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?)
     /// A pointwise nonlinearity of the value at `input`.
     case activation(input: Int, Activation)
+    /// A layer whose parameters' part of the kernel is the Gram product of per-point features
+    /// the layer computes from its record (`Tape.kernelFeatures(at:)`): RMSNorm's gamma, an
+    /// evaluation-mode BatchNorm's gamma and beta.
+    case gramFeatures(parameters: [Parameter<Scalar>])
     /// An operation without parameters whose output row r depends only on row r of its inputs
     /// (elementwise arithmetic, scaling by a constant).
     case rowwise(inputs: [Int])
@@ -37,6 +41,11 @@ extension Tape {
             return .dense(input: input, weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale)
         case let .layerNorm(input, weight, bias): return .layerNorm(input: input, weight: weight, bias: bias)
         case let .activation(input, activation): return .activation(input: input, activation)
+        case let .rmsNorm(_, weight): return .gramFeatures(parameters: weight.map { [$0] } ?? [])
+        case .batchNorm(_, _, _, usesBatchStatistics: true):
+            return .other("a BatchNorm in training mode (its batch statistics couple the points)")
+        case let .batchNorm(_, weight, bias, usesBatchStatistics: false):
+            return .gramFeatures(parameters: [weight, bias].compactMap { $0 })
         case let .elementwise(a, b, _): return .rowwise(inputs: [a, b])
         case let .scale(input, _): return .rowwise(inputs: [input])
         case .matmul: return .other("a matrix product of two variables")
@@ -57,6 +66,19 @@ extension Tape {
         precondition(index >= 0 && index < recorded, "recordedGradient(at:): \(index) is not a record of this step")
         let node = nodes[index]
         return node.requiresGradient && node.gradient.shape == node.value.shape ? node.gradient : nil
+    }
+
+    /// The per-point features whose Gram product is the kernel's part from the parameters of the
+    /// `.gramFeatures` record at `index` (see each layer's file), or nil when it has no gradient.
+    public func kernelFeatures(at index: Int) -> Tensor<Scalar>? {
+        precondition(index >= 0 && index < recorded, "kernelFeatures(at:): \(index) is not a record of this step")
+        let node = nodes[index]
+        switch node.operation {
+        case let .rmsNorm(input, weight): return rmsNormKernelFeatures(node, input: nodes[input], weight: weight)
+        case let .batchNorm(input, weight, _, usesBatchStatistics: false):
+            return batchNormKernelFeatures(node, input: nodes[input], weight: weight)
+        default: preconditionFailure("kernelFeatures(at:): record \(index) has no Gram features")
+        }
     }
 
     /// The per-row mean and 1/sqrt(var + eps) that the LayerNorm recorded at `index` cached for

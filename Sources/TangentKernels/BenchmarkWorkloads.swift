@@ -98,13 +98,19 @@ public final class TrainingStepWorkload<Scalar: BLASScalar> {
         case asTrainDoes(Int)
     }
 
-    public init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Threads = .blas) {
+    public convenience init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Threads = .blas) {
         var generator = Xoshiro256StarStar(seed: 1)
         var description = MLPDescription(inputSize: 1, width: width, hiddenLayers: hiddenLayers)
         description.weightInitialization = .kaimingNormal
         description.biasInitialization = .normal(standardDeviation: 0.1)
         if layerNorm { description.layerNormAfter = [0] }
-        model = description.build(generator: &generator)
+        let model: Sequential<Scalar> = description.build(generator: &generator)
+        self.init(model: model, batch: batch, threads: threads, generator: &generator)
+    }
+
+    /// A step of `model` (1 input, 1 output) on the same data, drawn from `generator`.
+    public init(model: Sequential<Scalar>, batch: Int, threads: Threads = .blas, generator: inout Xoshiro256StarStar) {
+        self.model = model
         optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
         x = .randomUniform([batch, 1], low: -1, high: 1, using: &generator)
         y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
@@ -112,7 +118,7 @@ public final class TrainingStepWorkload<Scalar: BLASScalar> {
         case .blas: 1
         case .splitOver(let count): count
         case .asTrainDoes(let count):
-            DataParallelTraining<Scalar>.threadsWorthUsing(available: count, rows: batch, parameters: model.parameters)
+            DataParallelTraining<Scalar>.threadsWorthUsing(available: count, rows: batch, model: model)
         }
         dataParallel = teamSize > 1 ? DataParallelTraining(model: model, team: WorkerTeam(size: teamSize)) : nil
     }

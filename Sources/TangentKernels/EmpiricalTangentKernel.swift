@@ -24,9 +24,9 @@ extension Layer {
     /// The empirical NTK between the rows of `x1` and those of `x2` by the structured method:
     /// per layer, Gram products of its inputs and of the gradients at its output.
     ///
-    /// Handles networks of Dense layers (either parameterization), LayerNorm (with or without
-    /// affine parameters), activations and rowwise arithmetic. Parameters' gradients are left as
-    /// they were.
+    /// Handles networks of Dense layers (either parameterization), LayerNorm and RMSNorm (with or
+    /// without affine parameters), evaluation-mode BatchNorm, residual blocks, activations and
+    /// rowwise arithmetic. Parameters' gradients are left as they were.
     /// - Parameters:
     ///   - x1: N1 points, one a row.
     ///   - x2: N2 points; nil means x1 (then one triangle is computed and mirrored, so the kernel
@@ -36,7 +36,8 @@ extension Layer {
     /// - Returns: Theta, N1 x N2.
     /// - Throws: `EmpiricalTangentKernelError` when the output is not one scalar per point, or the
     ///   network records an operation the structured method cannot take apart (use
-    ///   `empiricalTangentKernelFromJacobians`, which handles any network).
+    ///   `empiricalTangentKernelFromJacobians`, which handles any network), or couples the rows of
+    ///   a batch (a training-mode BatchNorm).
     public func empiricalTangentKernel(
         _ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>? = nil, rowsPerBlock: Int = 2048
     ) throws -> Tensor<Scalar> {
@@ -94,9 +95,11 @@ extension Layer {
 
     /// J, N x P: row i holds df(x_i)/dp for every parameter p, parameters in the order of
     /// `parameters` (each once), each flattened in row-major order.
-    /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`.
+    /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`, or `.batchStatistics` for a network
+    ///   that couples the rows of a batch.
     public func parameterJacobian(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {
         precondition(x.rank == 2, "parameterJacobian: x must be a matrix [points, features], got \(x.shape)")
+        guard !mixesBatchRows else { throw EmpiricalTangentKernelError.batchStatistics }
         var seen = Set<ObjectIdentifier>()
         let unique = parameters.filter { seen.insert(ObjectIdentifier($0)).inserted }
         let total = unique.reduce(0) { $0 + $1.value.count }
@@ -136,6 +139,9 @@ public enum EmpiricalTangentKernelError: Error, CustomStringConvertible, Equatab
     /// A parameter (of this shape) is used by more than one layer: its per-sample gradient is a sum
     /// over the uses, and the per-layer Gram products would miss the cross terms.
     case sharedParameter(shape: [Int])
+    /// The network couples the rows of a batch (a BatchNorm in training mode): a point's output
+    /// depends on the other points of its batch, so it has no gradient of its own.
+    case batchStatistics
 
     public var description: String {
         switch self {
@@ -144,11 +150,16 @@ public enum EmpiricalTangentKernelError: Error, CustomStringConvertible, Equatab
                 + "the kernel is defined here for one scalar output per point, [\(points), 1]"
         case let .unsupportedOperation(what):
             return "empirical NTK, structured method: the network records \(what), which it cannot take apart "
-                + "(it handles Dense, LayerNorm, activations and rowwise arithmetic); "
+                + "(it handles Dense, LayerNorm, RMSNorm, evaluation-mode BatchNorm, activations and rowwise arithmetic); "
                 + "empiricalTangentKernelFromJacobians handles any network"
         case let .sharedParameter(shape):
             return "empirical NTK, structured method: a parameter of shape \(shape) is used by more than one layer; "
                 + "empiricalTangentKernelFromJacobians handles shared parameters"
+        case .batchStatistics:
+            return "empirical NTK: the network has a BatchNorm in training mode, whose batch statistics make each "
+                + "point's output depend on the other points of its batch, so a point has no gradient of its own "
+                + "and the per-point kernel is not defined; call setTraining(false) to normalise by the running "
+                + "statistics (the BatchNorm is then an affine map of each feature)"
         }
     }
 }
@@ -169,6 +180,7 @@ extension Layer {
     @_specialize(where Self == Sequential<Double>)
     @_specialize(where Self == Sequential<Float>)
     func kernelFeatures(_ x: Tensor<Scalar>) throws -> [KernelTerm<Scalar>] {
+        guard !mixesBatchRows else { throw EmpiricalTangentKernelError.batchStatistics }
         let points = x.shape[0]
         let tape = Tape<Scalar>()
         let output = self(tape.input(x))
@@ -196,6 +208,10 @@ extension Layer {
                 terms.append(.dense(inputs: tape.recordedValue(at: input), outputGradients: gradients,
                                     weightScaleSquared: weightScale * weightScale,
                                     biasScaleSquared: bias == nil ? 0 : biasScale * biasScale))
+            case let .gramFeatures(parameters):
+                guard !parameters.isEmpty else { continue }
+                for parameter in parameters { try checkShared(parameter) }
+                if let features = tape.kernelFeatures(at: index) { terms.append(.gram(features)) }
             case let .layerNorm(input, weight, bias):
                 guard weight != nil || bias != nil else { continue }
                 try checkShared(weight, bias)

@@ -48,15 +48,7 @@ struct PlainMatmul: Layer {
     }
 
     @Test(arguments: architectures) func agreesWithPerSampleJacobians(_ name: String) throws {
-        let network = Self.network(name)
-        let x1 = randomPoints(5, 3, seed: 1), x2 = randomPoints(4, 3, seed: 2, scale: 2)
-        let cross = try network.empiricalTangentKernel(x1, x2)
-        let crossError = relativeError(cross, try network.empiricalTangentKernelFromJacobians(x1, x2))
-        #expect(crossError < 1e-10, "\(name) x2 given: \(crossError)")
-        let symmetric = try network.empiricalTangentKernel(x1)
-        let symmetricError = relativeError(symmetric, try network.empiricalTangentKernelFromJacobians(x1))
-        #expect(symmetricError < 1e-10, "\(name) x2 omitted: \(symmetricError)")
-        #expect(symmetric == symmetric.transposed())
+        try expectStructuredKernelMatchesJacobians(Self.network(name), name)
     }
 
     @Test(arguments: ["ntk relu layerNorm", "standard gelu affine layerNorm every"])

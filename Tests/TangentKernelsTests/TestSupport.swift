@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import TangentKernels
 
 /// Reads a reference fixture copied from ../shared/reference into the test bundle.
@@ -84,6 +85,19 @@ func multilayerPerceptron<Scalar: BLASScalar>(
     }
     layers.append(dense(fanIn, 1))
     return Sequential(layers)
+}
+
+/// The structured empirical NTK against per-sample Jacobians (1e-10), with x2 given and omitted
+/// (then the kernel is exactly symmetric).
+func expectStructuredKernelMatchesJacobians(_ network: Sequential<Double>, _ name: String) throws {
+    let x1 = randomPoints(5, 3, seed: 1), x2 = randomPoints(4, 3, seed: 2, scale: 2)
+    let cross = try network.empiricalTangentKernel(x1, x2)
+    let crossError = relativeError(cross, try network.empiricalTangentKernelFromJacobians(x1, x2))
+    #expect(crossError < 1e-10, "\(name) x2 given: \(crossError)")
+    let symmetric = try network.empiricalTangentKernel(x1)
+    let symmetricError = relativeError(symmetric, try network.empiricalTangentKernelFromJacobians(x1))
+    #expect(symmetricError < 1e-10, "\(name) x2 omitted: \(symmetricError)")
+    #expect(symmetric == symmetric.transposed())
 }
 
 /// Random points, one a row.
