@@ -34,7 +34,7 @@ let package = Package(
         ),
         // What the test targets share: temporary folders, the project's files and fixtures, relative
         // errors, file and SVG checks, and running `train` as a child process.
-        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Formats", "Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"], resources: [.copy("Resources")]),

@@ -10,8 +10,8 @@ public enum JSONValue: Sendable {
     case number(String)
     case string(String)
     case array([JSONValue])
-    /// Members in the order they were written or built; keys are unique (the parser refuses
-    /// repeats).
+    /// Members in the order they were written or built. `JSONValue.parse` refuses repeated keys;
+    /// only the safetensors reader keeps them, to say itself which name is repeated.
     case object([JSONMember])
 }
 
