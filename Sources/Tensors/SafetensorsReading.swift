@@ -130,8 +130,10 @@ extension Safetensors {
         return SafetensorsFile(tensors: tensors, metadata: metadata)
     }
 
-    /// The header as one JSON value followed by nothing but whitespace (the padding). Repeated
-    /// keys are kept, so that the checks below can say which name or field is repeated.
+    /// The header as one JSON value followed by nothing but whitespace (the padding). Read value by
+    /// value rather than with `JSONValue.parse`: repeated keys are kept, so that `decode` can say
+    /// which tensor name or field is repeated, and a byte order mark is refused, as the reference
+    /// implementation refuses it.
     static func parseHeaderJSON(_ header: [UInt8], source: String) throws(FormatError) -> JSONValue {
         var parser = JSONParser(utf8: header, source: source, maximumDepth: maximumHeaderDepth, duplicateKeys: .kept)
         parser.skipWhitespace()
