@@ -23,6 +23,7 @@
 // `{"workload": ..., "median_s": ...}` a workload.
 
 import Glibc
+import BenchmarkWorkloads
 import TangentKernels
 
 // MARK: - Workloads

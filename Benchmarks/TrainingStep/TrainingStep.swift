@@ -17,7 +17,8 @@
 
 import Benchmark
 import Glibc
-import TangentKernels  // re-exports NeuralNet; holds the workload shared with PeerWorkloads
+import BenchmarkWorkloads  // the training step, shared with PeerWorkloads
+import NeuralNet
 
 struct StepCase: Sendable {
     let width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, double: Bool, threads: Int

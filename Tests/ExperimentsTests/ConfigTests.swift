@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import Experiments
+import TestSupport
 
 /// A fixed memory limit, so tests do not depend on the machine.
 let sixteenGiB = 16.0 * 1024 * 1024 * 1024

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Experiments
 
 /// `TrainingLoop` used directly, as a program of a researcher's own would, checked against a
@@ -60,30 +61,30 @@ import Experiments
     /// Checkpoints land every k epochs (not after the last), and a fresh trainer resumed from
     /// the last one ends with the numbers of the run that was never stopped.
     @Test func checkpointsEveryKEpochsAndResumesToTheSameNumbers() throws {
-        let folder = TemporaryFolder()
-        defer { folder.cleanUp(["checkpoint.safetensors"]) }
-        let path = folder.file("checkpoint.safetensors")
-        let schedule = TrainingLoop<Double>.Schedule(epochs: 12, logEvery: 2, checkpointEvery: 5)
-        let straight = TrainingLoop(trainer: Self.trainer(Double.self), schedule: schedule, checkpointPath: path)
-        var savedEpochSeen: [String] = []
-        let outcome = try straight.run { _, _ in
-            savedEpochSeen.append(FileSystem.exists(path) ? (try? Safetensors.read(path))?.metadata?["epoch"] ?? "unreadable" : "none")
+        try withTemporaryFolder { folder in
+            let path = folder + "/checkpoint.safetensors"
+            let schedule = TrainingLoop<Double>.Schedule(epochs: 12, logEvery: 2, checkpointEvery: 5)
+            let straight = TrainingLoop(trainer: Self.trainer(Double.self), schedule: schedule, checkpointPath: path)
+            var savedEpochSeen: [String] = []
+            let outcome = try straight.run { _, _ in
+                savedEpochSeen.append(FileSystem.exists(path) ? (try? Safetensors.read(path))?.metadata?["epoch"] ?? "unreadable" : "none")
+            }
+            // Each epoch's callback comes before that epoch's checkpoint is saved.
+            #expect(savedEpochSeen == Array(repeating: "none", count: 5) + Array(repeating: "5", count: 5) + ["10", "10"])
+
+            let resumed = TrainingLoop(trainer: Self.trainer(Double.self), schedule: schedule, checkpointPath: path)
+            let checkpoint = try #require(try resumed.resumeFromCheckpoint())
+            #expect(checkpoint.epoch == 10 && resumed.trainer.epoch == 10)
+            #expect(resumed.lossCurve == outcome.lossCurve.filter { $0.epoch <= 10 })
+            let resumedOutcome = try resumed.run()
+            #expect(resumedOutcome.lossCurve == outcome.lossCurve)
+            #expect(resumedOutcome.finalLoss == outcome.finalLoss && resumedOutcome.epochsRun == 12)
+
+            // Without a checkpoint there is nothing to resume; by default a tenth of the epochs apart.
+            #expect(try TrainingLoop(trainer: Self.trainer(Double.self), schedule: schedule).resumeFromCheckpoint() == nil)
+            #expect(TrainingLoop<Double>.Schedule(epochs: 30).checkpointEvery == 3)
+            #expect(TrainingLoop<Double>.Schedule(epochs: 5).checkpointEvery == 1)
         }
-        // Each epoch's callback comes before that epoch's checkpoint is saved.
-        #expect(savedEpochSeen == Array(repeating: "none", count: 5) + Array(repeating: "5", count: 5) + ["10", "10"])
-
-        let resumed = TrainingLoop(trainer: Self.trainer(Double.self), schedule: schedule, checkpointPath: path)
-        let checkpoint = try #require(try resumed.resumeFromCheckpoint())
-        #expect(checkpoint.epoch == 10 && resumed.trainer.epoch == 10)
-        #expect(resumed.lossCurve == outcome.lossCurve.filter { $0.epoch <= 10 })
-        let resumedOutcome = try resumed.run()
-        #expect(resumedOutcome.lossCurve == outcome.lossCurve)
-        #expect(resumedOutcome.finalLoss == outcome.finalLoss && resumedOutcome.epochsRun == 12)
-
-        // Without a checkpoint there is nothing to resume; by default a tenth of the epochs apart.
-        #expect(try TrainingLoop(trainer: Self.trainer(Double.self), schedule: schedule).resumeFromCheckpoint() == nil)
-        #expect(TrainingLoop<Double>.Schedule(epochs: 30).checkpointEvery == 3)
-        #expect(TrainingLoop<Double>.Schedule(epochs: 5).checkpointEvery == 1)
     }
 
     /// Five sound epochs, then a learning rate of 1e308 (set from the epoch callback, as a

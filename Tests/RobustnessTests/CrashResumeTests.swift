@@ -1,7 +1,7 @@
 import Experiments
 import Foundation
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// `train` killed with SIGKILL at seeded random moments leaves only whole, valid files (and
 /// perhaps the temporary file of a write it was in), and `--resume` then finishes with the bits

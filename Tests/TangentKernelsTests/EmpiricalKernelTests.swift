@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// A layer of rowwise arithmetic only (`2.5 * x * x`), which the structured method passes through.
 struct ScaledSquare: Layer {
@@ -123,7 +124,7 @@ struct PlainMatmul: Layer {
 
     @Test(arguments: ["torch_mlp_no_layernorm", "torch_mlp_layernorm_first"])
     func agreesWithPyTorch(_ name: String) throws {
-        let fixture = try fixture(name)
+        let fixture = try fixture(name, in: .module)
         let network = try pyTorchModel(fixture)
         let ntk = fixture["ntk"] as! [String: Any]
         let (x1, x2, expected) = (tensor(ntk["x1"]!), tensor(ntk["x2"]!), tensor(ntk["kernel"]!))

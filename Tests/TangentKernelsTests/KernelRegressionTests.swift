@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// Kernel regression against a direct dense solve, and the jitter for singular kernel matrices.
 @Suite struct KernelRegressionTests {

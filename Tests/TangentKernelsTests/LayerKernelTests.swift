@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// Networks with residual blocks, RMSNorm, BatchNorm and SiLU: their kernel maps against
 /// neural-tangents and against wide finite networks, their structured empirical NTK against
@@ -40,13 +41,13 @@ enum LayerKernelNetworks {
     static let architectures = ["residualAfterDense", "preLayerNorm", "preLayerNormFinalNorm", "postLayerNorm"]
 
     @Test func everyArchitectureIsCovered() throws {
-        let reference = try fixture("neural_tangents_layers")
+        let reference = try fixture("neural_tangents_layers", in: .module)
         #expect(Set((reference["architectures"] as! [String: Any]).keys) == Set(Self.architectures))
     }
 
     /// `Residual`'s map is neural-tangents' FanOut / parallel(Identity, inner) / FanInSum.
     @Test(arguments: architectures) func kernels(_ name: String) throws {
-        let reference = try fixture("neural_tangents_layers")
+        let reference = try fixture("neural_tangents_layers", in: .module)
         let architecture = (reference["architectures"] as! [String: [String: Any]])[name]!
         let network = LayerKernelNetworks.network(name, width: 4)
         let x1 = tensor(reference["x1"]!)

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Experiments
-import TrainProcessSupport
+import TestSupport
 
 /// A training setup to interrupt and resume.
 struct ResumeCase: Sendable, CustomTestStringConvertible {

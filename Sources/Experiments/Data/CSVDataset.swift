@@ -86,3 +86,18 @@ extension CSVDataConfig {
                               standardization: standardization, featureNames: features)
     }
 }
+
+extension CSVTable {
+    /// The 0-based index of a column; the error names the config key that asked for it.
+    public func columnIndex(named name: String, requestedBy configKey: String) throws(CSVError) -> Int {
+        guard let index = columnNames.firstIndex(of: name) else {
+            var problem = "no column named \"\(name)\" (asked for by \(configKey))"
+            if let suggestion = ConfigObject.closest(to: name, among: columnNames) {
+                problem += "; did you mean \"\(suggestion)\"?"
+            }
+            problem += " The columns are: " + columnNames.joined(separator: ", ")
+            throw CSVError(file: file, problem: problem)
+        }
+        return index
+    }
+}

@@ -32,9 +32,8 @@ public struct RunRecord: Sendable {
     /// Reads a finished run's folder.
     public static func load(folder: String) throws -> RunRecord {
         let path = folder + "/metrics.json"
-        let json: JSONValue
-        do { json = try JSONValue.parse(AtomicFile.readText(path)) } catch { throw FileError(path: path, problem: "\(error)") }
-        guard let metrics = RunMetrics(json: json) else { throw FileError(path: path, problem: "not a FiniteWidth metrics file") }
+        let json = try JSONValue.parse(AtomicFile.readText(path), source: path)
+        guard let metrics = RunMetrics(json: json) else { throw FormatError(path: path, problem: "not a FiniteWidth metrics file") }
         var record = RunRecord(metrics: metrics, curve: nil, trainingPoints: [])
         if FileSystem.exists(folder + "/prediction.csv") {
             let curve = try readTwoColumnCSV(folder + "/prediction.csv")
@@ -49,12 +48,14 @@ func twoColumnCSV(_ first: String, _ second: String, _ rows: [(Double, Double)])
     ([first + "," + second] + rows.map { csvNumber($0.0) + "," + csvNumber($0.1) }).joined(separator: "\n") + "\n"
 }
 
+/// Reads back what `twoColumnCSV` wrote: a header line, then two numbers a line (`nan` and `inf`
+/// included); blank lines are skipped.
 func readTwoColumnCSV(_ path: String) throws -> [(Double, Double)] {
-    let lines = try AtomicFile.readText(path).split(separator: "\n").dropFirst()
-    return try lines.enumerated().map { index, line in
-        let fields = line.split(separator: ",")
+    let lines = CSVLine.lines(of: try AtomicFile.readText(path)).dropFirst().filter { !$0.isBlank }
+    return try lines.map { line in
+        let fields = try line.fields(file: path)
         guard fields.count == 2, let a = Double(fields[0]), let b = Double(fields[1]) else {
-            throw FileError(path: path, problem: "row \(index + 2): expected two numbers, found \"\(line)\"")
+            throw FormatError(path: path, location: .row(line.number), problem: "expected two numbers, found \"\(line.text)\"")
         }
         return (a, b)
     }

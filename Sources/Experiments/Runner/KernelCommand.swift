@@ -77,38 +77,30 @@ public enum KernelCommand {
     }
 
     /// Reads a points file: comma-separated finite numbers, the same count on every row; a first
-    /// line with a field that is not a number is a header of names and is skipped.
+    /// line with a field that is not a number is a header of names and is skipped, and so are
+    /// blank lines.
     static func readPoints(_ path: String) throws -> Tensor<Double> {
-        let text: String
-        do { text = try AtomicFile.readText(path) } catch { throw UsageError("\(error)") }
         var rows: [[Double]] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingSuffix(while: { $0 == "\r" || $0 == " " })
-            if trimmed.isEmpty { continue }
-            let fields = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: " ") }
-            let numbers = fields.map { Double($0) }
-            if index == 0 && numbers.contains(where: { $0 == nil }) { continue }  // a header of names
-            for (column, number) in numbers.enumerated() where number == nil || !number!.isFinite {
-                throw UsageError("\(path): row \(index + 1), column \(column + 1): expected a finite number, found \"\(fields[column])\"")
+        do {
+            for line in CSVLine.lines(of: try AtomicFile.readText(path)) where !line.isBlank {
+                let fields = try line.fields(file: path)
+                let numbers = fields.map(CSVLine.finiteNumber)
+                if line.number == 1 && numbers.contains(nil) { continue }  // a header of names
+                for (column, number) in numbers.enumerated() where number == nil {
+                    throw FormatError(file: path, row: line.number, column: "column \(column + 1)",
+                                      problem: "expected a finite number, found \"\(fields[column])\"")
+                }
+                if let first = rows.first, first.count != fields.count {
+                    throw UsageError("\(path): row \(line.number) has \(fields.count) numbers but the first point has \(first.count)")
+                }
+                rows.append(numbers.map { $0! })
             }
-            if let first = rows.first, first.count != fields.count {
-                throw UsageError("\(path): row \(index + 1) has \(fields.count) numbers but the first point has \(first.count)")
-            }
-            rows.append(numbers.map { $0! })
+        } catch let error as UsageError {
+            throw error
+        } catch {
+            throw UsageError("\(error)")
         }
         guard !rows.isEmpty else { throw UsageError("\(path): no points (expected one comma-separated point a row)") }
         return Tensor(rows)
-    }
-}
-
-extension Substring {
-    func trimmingSuffix(while predicate: (Character) -> Bool) -> Substring {
-        var end = endIndex
-        while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
-        return self[startIndex..<end]
-    }
-
-    func trimmingCharacters(in set: String) -> String {
-        String(drop { set.contains($0) }.trimmingSuffix(while: { set.contains($0) }))
     }
 }

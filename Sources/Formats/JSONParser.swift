@@ -1,43 +1,59 @@
-/// A syntax error in JSON text, at a 1-based line and column (columns count characters).
-public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let line: Int
-    public let column: Int
-    public let problem: String
-    public var description: String { "line \(line), column \(column): \(problem)" }
-}
+/// The name JSON syntax errors had before every format's errors became one type.
+public typealias JSONSyntaxError = FormatError
 
 extension JSONValue {
-    /// Parses JSON text (RFC 8259): exactly one value, surrounded by optional whitespace.
+    /// Parses JSON text (RFC 8259): exactly one value, surrounded by optional whitespace. A
+    /// leading UTF-8 byte order mark, which editors write, is skipped.
     ///
     /// Stricter than many parsers on purpose, since a config typo should not pass silently:
-    /// duplicate keys in one object, trailing commas and comments are errors.
-    /// - Parameter maximumDepth: how deeply lists and objects may nest before the text is
-    ///   refused (a guard against stack exhaustion on hostile input).
-    /// - Throws: ``JSONSyntaxError`` naming the line and column of the first problem.
-    public static func parse(_ text: String, maximumDepth: Int = 200) throws(JSONSyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes: Array(text.utf8), maximumDepth: maximumDepth)
+    /// duplicate keys in one object, trailing commas and comments are errors. Foundation's
+    /// `JSONSerialization` and `JSONDecoder` keep the last of two duplicate keys, forget the order
+    /// of keys, and stop at the first error; configs need all three.
+    /// - Parameters:
+    ///   - source: names the text in errors (the file it came from).
+    ///   - maximumDepth: how deeply lists and objects may nest before the text is refused (a
+    ///     guard against stack exhaustion on hostile input).
+    /// - Throws: ``FormatError`` at the line and column of the first problem.
+    public static func parse(_ text: String, source: String = "JSON text", maximumDepth: Int = 200) throws(FormatError) -> JSONValue {
+        var bytes = Array(text.utf8)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        var parser = JSONParser(utf8: bytes, source: source, maximumDepth: maximumDepth)
         return try parser.parseDocument()
     }
 }
 
-/// A recursive-descent parser over UTF-8 bytes that tracks where it is for error messages.
-struct JSONParser {
-    let bytes: [UInt8]
-    let maximumDepth: Int
-    var position = 0
-    var depth = 0
-
-    init(bytes: [UInt8], maximumDepth: Int) {
-        // A UTF-8 byte order mark is not JSON, but editors write it; skip it.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
-            self.bytes = Array(bytes.dropFirst(3))
-        } else {
-            self.bytes = bytes
-        }
-        self.maximumDepth = maximumDepth
+/// A recursive-descent parser over UTF-8 bytes that tracks where it is for error messages. Never
+/// traps on any input: every index is checked and nesting is limited, so recursion cannot exhaust
+/// the stack. `JSONValue.parse` reads whole documents; a format that embeds JSON (the safetensors
+/// header) drives it value by value.
+package struct JSONParser {
+    /// What to do with a key repeated in one object.
+    package enum DuplicateKeys {
+        /// Refuse the text, naming the key.
+        case refused
+        /// Keep every member, for a caller that checks repeats itself and names what the key means.
+        case kept
     }
 
-    mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
+    let bytes: [UInt8]
+    let source: String
+    let maximumDepth: Int
+    let duplicateKeys: DuplicateKeys
+    /// The byte offset of the next byte to read.
+    package private(set) var position = 0
+    var depth = 0
+
+    /// - Parameter utf8: the text's bytes; strings holding invalid UTF-8 are refused.
+    package init(utf8 bytes: [UInt8], source: String, maximumDepth: Int, duplicateKeys: DuplicateKeys = .refused) {
+        self.bytes = bytes
+        self.source = source
+        self.maximumDepth = maximumDepth
+        self.duplicateKeys = duplicateKeys
+    }
+
+    package var isAtEnd: Bool { position >= bytes.count }
+
+    mutating func parseDocument() throws(FormatError) -> JSONValue {
         skipWhitespace()
         guard position < bytes.count else { throw error("the text is empty; expected a JSON value") }
         let value = try parseValue()
@@ -61,9 +77,11 @@ struct JSONParser {
         return (line, characters + 1)
     }
 
-    func error(_ problem: String, at offset: Int? = nil) -> JSONSyntaxError {
-        let (line, column) = location(of: offset ?? position)
-        return JSONSyntaxError(line: line, column: column, problem: problem)
+    /// An error at `offset` (by default where the parser is).
+    package func error(_ problem: String, at offset: Int? = nil) -> FormatError {
+        let offset = offset ?? position
+        let (line, column) = location(of: offset)
+        return FormatError(path: source, location: .text(line: line, column: column, byteOffset: offset), problem: problem)
     }
 
     /// A key as JSON writes it, so a key holding a newline cannot break a message into two lines.
@@ -73,14 +91,15 @@ struct JSONParser {
         return text
     }
 
-    func describeCurrent() -> String {
+    /// The next byte for a message: `'x'`, `byte 0xc3` or `end of text`.
+    package func describeCurrent() -> String {
         guard position < bytes.count else { return "end of text" }
         let byte = bytes[position]
         if byte >= 0x20 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
         return "byte 0x\(String(byte, radix: 16))"
     }
 
-    mutating func skipWhitespace() {
+    package mutating func skipWhitespace() {
         while position < bytes.count {
             switch bytes[position] {
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): position += 1
@@ -89,8 +108,8 @@ struct JSONParser {
         }
     }
 
-    mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
-        guard position < bytes.count else { throw error("unexpected end of text; expected a value") }
+    package mutating func parseValue() throws(FormatError) -> JSONValue {
+        guard position < bytes.count else { throw error("unexpected end of text, expected a value") }
         switch bytes[position] {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
@@ -101,11 +120,11 @@ struct JSONParser {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         case UInt8(ascii: "/"): throw error("comments are not allowed in JSON")
         case UInt8(ascii: "'"): throw error("strings need double quotes (\"...\"), not single quotes")
-        default: throw error("unexpected \(describeCurrent()); expected a value")
+        default: throw error("unexpected \(describeCurrent()), expected a value")
         }
     }
 
-    mutating func expectWord(_ word: String) throws(JSONSyntaxError) {
+    mutating func expectWord(_ word: String) throws(FormatError) {
         let start = position
         for expected in word.utf8 {
             guard position < bytes.count, bytes[position] == expected else {
@@ -115,12 +134,12 @@ struct JSONParser {
         }
     }
 
-    mutating func enterNesting() throws(JSONSyntaxError) {
+    mutating func enterNesting() throws(FormatError) {
         depth += 1
-        if depth > maximumDepth { throw error("lists and objects nest more than \(maximumDepth) deep") }
+        if depth > maximumDepth { throw error("nested deeper than \(maximumDepth) levels of lists and objects") }
     }
 
-    mutating func parseObject() throws(JSONSyntaxError) -> JSONValue {
+    mutating func parseObject() throws(FormatError) -> JSONValue {
         try enterNesting()
         defer { depth -= 1 }
         position += 1  // "{"
@@ -137,20 +156,22 @@ struct JSONParser {
                 if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
                     throw error("trailing comma before '}'")
                 }
-                throw error("unexpected \(describeCurrent()); expected a key in double quotes")
+                throw error("unexpected \(describeCurrent()), expected a key in double quotes")
             }
             let keyStart = position
             let key = try parseString()
-            guard seen.insert(key).inserted else { throw error("duplicate key \(quoted(key)) in one object", at: keyStart) }
+            if duplicateKeys == .refused, !seen.insert(key).inserted {
+                throw error("duplicate key \(quoted(key)) in one object", at: keyStart)
+            }
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
-                throw error("unexpected \(describeCurrent()); expected ':' after the key \(quoted(key))")
+                throw error("expected ':' after an object key, found \(describeCurrent())")
             }
             position += 1
             skipWhitespace()
             members.append(JSONMember(key, try parseValue()))
             skipWhitespace()
-            guard position < bytes.count else { throw error("unexpected end of text; expected ',' or '}'") }
+            guard position < bytes.count else { throw error("unexpected end of text, expected ',' or '}'") }
             if bytes[position] == UInt8(ascii: ",") {
                 position += 1
                 continue
@@ -159,11 +180,11 @@ struct JSONParser {
                 position += 1
                 return .object(members)
             }
-            throw error("unexpected \(describeCurrent()); expected ',' or '}'")
+            throw error("unexpected \(describeCurrent()), expected ',' or '}'")
         }
     }
 
-    mutating func parseArray() throws(JSONSyntaxError) -> JSONValue {
+    mutating func parseArray() throws(FormatError) -> JSONValue {
         try enterNesting()
         defer { depth -= 1 }
         position += 1  // "["
@@ -178,7 +199,7 @@ struct JSONParser {
             if position < bytes.count, bytes[position] == UInt8(ascii: "]") { throw error("trailing comma before ']'") }
             elements.append(try parseValue())
             skipWhitespace()
-            guard position < bytes.count else { throw error("unexpected end of text; expected ',' or ']'") }
+            guard position < bytes.count else { throw error("unexpected end of text, expected ',' or ']'") }
             if bytes[position] == UInt8(ascii: ",") {
                 position += 1
                 continue
@@ -187,11 +208,12 @@ struct JSONParser {
                 position += 1
                 return .array(elements)
             }
-            throw error("unexpected \(describeCurrent()); expected ',' or ']'")
+            throw error("unexpected \(describeCurrent()), expected ',' or ']'")
         }
     }
 
-    mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+    /// Reads a number, checking the grammar `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    mutating func parseNumber() throws(FormatError) -> JSONValue {
         let start = position
         func isDigit(_ index: Int) -> Bool {
             index < bytes.count && bytes[index] >= UInt8(ascii: "0") && bytes[index] <= UInt8(ascii: "9")
@@ -220,33 +242,37 @@ struct JSONParser {
         return .number(String(decoding: bytes[start..<position], as: UTF8.self))
     }
 
-    mutating func parseString() throws(JSONSyntaxError) -> String {
+    /// Reads a string, decoding its escapes; refuses raw control characters, unpaired surrogates
+    /// and invalid UTF-8.
+    mutating func parseString() throws(FormatError) -> String {
         let start = position
         position += 1  // opening quote
         var scalars = String.UnicodeScalarView()
         var runStart = position
-        // Copies the bytes since the last escape; they are valid UTF-8 if the whole text is a String.
-        func flush(_ parser: JSONParser, upTo end: Int) {
-            if end > runStart {
-                scalars.append(contentsOf: String(decoding: parser.bytes[runStart..<end], as: UTF8.self).unicodeScalars)
+        // Copies the bytes since the last escape (an escape is ASCII, so it never splits a character).
+        func flush(_ parser: JSONParser, upTo end: Int) throws(FormatError) {
+            guard end > runStart else { return }
+            guard let run = String(validating: parser.bytes[runStart..<end], as: UTF8.self) else {
+                throw parser.error("invalid UTF-8 in a string", at: runStart)
             }
+            scalars.append(contentsOf: run.unicodeScalars)
         }
         while true {
             guard position < bytes.count else { throw error("unterminated string", at: start) }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                flush(self, upTo: position)
+                try flush(self, upTo: position)
                 position += 1
                 return String(scalars)
             }
             if byte < 0x20 {
-                throw error("control character (byte 0x\(String(byte, radix: 16))) inside a string; write it as an escape like \\n")
+                throw error("raw control character 0x\(String(byte, radix: 16)) in a string; write it as an escape like \\n")
             }
             if byte != UInt8(ascii: "\\") {
                 position += 1
                 continue
             }
-            flush(self, upTo: position)
+            try flush(self, upTo: position)
             position += 1
             guard position < bytes.count else { throw error("unterminated string", at: start) }
             let escape = bytes[position]
@@ -260,24 +286,7 @@ struct JSONParser {
             case UInt8(ascii: "n"): scalars.append("\n")
             case UInt8(ascii: "r"): scalars.append("\r")
             case UInt8(ascii: "t"): scalars.append("\t")
-            case UInt8(ascii: "u"):
-                let first = try parseHexQuad()
-                var value = first
-                if (0xD800..<0xDC00).contains(first) {
-                    // A high surrogate must be followed by an escaped low surrogate.
-                    guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
-                          bytes[position + 1] == UInt8(ascii: "u") else {
-                        throw error("\\u escape with a lone high surrogate")
-                    }
-                    position += 2
-                    let second = try parseHexQuad()
-                    guard (0xDC00..<0xE000).contains(second) else { throw error("\\u escape with a lone high surrogate") }
-                    value = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
-                } else if (0xDC00..<0xE000).contains(first) {
-                    throw error("\\u escape with a lone low surrogate")
-                }
-                guard let scalar = Unicode.Scalar(value) else { throw error("invalid \\u escape") }
-                scalars.append(scalar)
+            case UInt8(ascii: "u"): scalars.append(try parseUnicodeEscape())
             default:
                 position -= 1
                 throw error("unknown escape in a string: '\\' followed by \(describeCurrent())", at: position - 1)
@@ -286,7 +295,28 @@ struct JSONParser {
         }
     }
 
-    mutating func parseHexQuad() throws(JSONSyntaxError) -> UInt32 {
+    /// The character of a `\u` escape whose `\u` has been read, joining a surrogate pair.
+    mutating func parseUnicodeEscape() throws(FormatError) -> Unicode.Scalar {
+        let first = try parseHexQuad()
+        var value = first
+        let hex = String(first, radix: 16)
+        if (0xD800..<0xDC00).contains(first) {
+            let unpaired = "unpaired high surrogate \\u\(hex) in a string: a lone high surrogate must be followed by "
+                + "the \\u escape of a low surrogate (\\udc00 to \\udfff)"
+            guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
+                  bytes[position + 1] == UInt8(ascii: "u") else { throw error(unpaired) }
+            position += 2
+            let second = try parseHexQuad()
+            guard (0xDC00..<0xE000).contains(second) else { throw error(unpaired) }
+            value = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+        } else if (0xDC00..<0xE000).contains(first) {
+            throw error("unpaired low surrogate \\u\(hex) in a string: a low surrogate must follow a high one")
+        }
+        guard let scalar = Unicode.Scalar(value) else { throw error("invalid \\u escape") }
+        return scalar
+    }
+
+    mutating func parseHexQuad() throws(FormatError) -> UInt32 {
         guard position + 4 <= bytes.count,
               let value = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16),
               bytes[position..<position + 4].allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") })

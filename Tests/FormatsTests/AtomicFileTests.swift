@@ -1,10 +1,11 @@
 import Foundation
 import Testing
-@testable import Tensors
+@testable import Formats
+import TestSupport
 
 @Suite struct AtomicFileTests {
     @Test func writeThenReadBack() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }  // several read chunks
             try AtomicFile.write(bytes, to: folder + "/data.bin")
             #expect(try AtomicFile.read(folder + "/data.bin") == bytes)
@@ -14,7 +15,7 @@ import Testing
 
             try AtomicFile.write([UInt8](), to: folder + "/empty")
             #expect(try AtomicFile.read(folder + "/empty") == [])
-            #expect(try folderListing(folder) == ["data.bin", "empty", "text.txt"])
+            #expect(try listing(folder) == ["data.bin", "empty", "text.txt"])
         }
     }
 
@@ -27,47 +28,47 @@ import Testing
     }
 
     @Test func overwritingReplacesTheWholeContent() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/file"
             try AtomicFile.write("a long first version of the file", to: path)
             try AtomicFile.write("short", to: path)
             #expect(try AtomicFile.readText(path) == "short")
-            #expect(try folderListing(folder) == ["file"])
+            #expect(try listing(folder) == ["file"])
         }
     }
 
     @Test func writingIntoAMissingFolderThrowsNamingThePath() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/no/such/folder/file.json"
             let error = #expect(throws: FileError.self) { try AtomicFile.write("{}", to: path) }
             #expect(error?.path == path)
             #expect(error?.description.hasPrefix(path + ": cannot create: ") == true, "\(String(describing: error))")
-            #expect(try folderListing(folder) == [])
+            #expect(try listing(folder) == [])
         }
     }
 
     @Test func failedRenameLeavesNoTemporaryFile() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             // A folder in the way: the temporary file is written, then the rename over it fails.
             let path = folder + "/target"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             let error = #expect(throws: FileError.self) { try AtomicFile.write("data", to: path) }
             #expect(error?.path == path)
             #expect(error?.problem.hasPrefix("rename failed") == true, "\(String(describing: error))")
-            #expect(try folderListing(folder) == ["target"])
-            #expect(try folderListing(path) == [])
+            #expect(try listing(folder) == ["target"])
+            #expect(try listing(path) == [])
         }
     }
 
     @Test func successLeavesNoTemporaryFile() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             for index in 0..<5 { try AtomicFile.write("version \(index)", to: folder + "/file") }
-            #expect(try folderListing(folder) == ["file"])
+            #expect(try listing(folder) == ["file"])
         }
     }
 
     @Test func readingAMissingFileThrowsNamingThePath() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/absent"
             let error = #expect(throws: FileError.self) { try AtomicFile.read(path) }
             #expect(error?.description.hasPrefix(path + ": cannot open: ") == true)
@@ -76,7 +77,7 @@ import Testing
     }
 
     @Test func readTextRejectsInvalidUTF8() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/bad.txt"
             try AtomicFile.write([0x61, 0xFF, 0x62], to: path)
             let error = #expect(throws: FileError.self) { try AtomicFile.readText(path) }

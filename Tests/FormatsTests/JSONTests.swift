@@ -1,5 +1,5 @@
 import Testing
-@testable import Experiments
+import Formats
 
 @Suite struct JSONParsingTests {
     @Test func parsesEveryKindOfValue() throws {

@@ -1,16 +1,5 @@
 import Glibc
 
-/// An I/O failure, naming the file and what the system said.
-public struct FileError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let problem: String
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-    public var description: String { "\(path): \(problem)" }
-}
-
 /// Writes and reads whole files. Writes go to a temporary name in the same folder, are flushed
 /// to disk, then renamed over the target, so a crash or a full disk never leaves a torn file.
 public enum AtomicFile {

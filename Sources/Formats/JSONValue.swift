@@ -10,7 +10,8 @@ public enum JSONValue: Sendable {
     case number(String)
     case string(String)
     case array([JSONValue])
-    /// Members in the order they were written or built; keys are unique.
+    /// Members in the order they were written or built. `JSONValue.parse` refuses repeated keys;
+    /// only the safetensors reader keeps them, to say itself which name is repeated.
     case object([JSONMember])
 }
 
@@ -234,8 +235,9 @@ extension JSONValue {
         }
     }
 
-    /// Writes `text` as a JSON string literal, escaping quotes, backslashes and control characters.
-    static func writeQuoted(_ text: String, to output: inout String) {
+    /// Writes `text` as a JSON string literal, escaping quotes, backslashes and control characters
+    /// (as serde_json does, so safetensors headers come out as Python's `safetensors` writes them).
+    package static func writeQuoted(_ text: String, to output: inout String) {
         output += "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -261,7 +263,7 @@ extension JSONValue {
 
 /// A number as a person writes it: whole numbers below 2^53 without a fraction (`3`, `-0`),
 /// others with the fewest digits that read back to the same value (`0.001`, `1e-08`, `1e+300`).
-func plainNumber<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) -> String {
+package func plainNumber<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) -> String {
     if value.isFinite, value == value.rounded(), abs(value) < 0x1p53 {
         return value == 0 && value.sign == .minus ? "-0" : String(Int64(value))
     }

@@ -1,12 +1,5 @@
 import Foundation
-import Tensors
-
-/// The project's root folder, found from this file's path (tests may run from any directory).
-public let projectRoot: String = {
-    var components = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    components.removeLast(3)  // Tests/TrainProcessSupport/Files.swift
-    return components.joined(separator: "/")
-}()
+import Formats
 
 /// A fresh empty folder under the temporary directory.
 public func makeTemporaryFolder() throws -> String {

@@ -20,9 +20,3 @@ func naiveProduct<S: BLASScalar>(_ a: Tensor<S>, _ b: Tensor<S>, transposeA: Boo
     }
     return c
 }
-
-/// The largest |a - b| / max(1, |b|) over two equally sized arrays.
-func maxRelativeError(_ a: [Double], _ b: [Double]) -> Double {
-    precondition(a.count == b.count)
-    return zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-}

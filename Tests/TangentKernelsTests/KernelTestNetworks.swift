@@ -1,38 +1,6 @@
-import Foundation
 import Testing
 import TangentKernels
-
-/// Reads a reference fixture copied from ../shared/reference into the test bundle.
-func fixture(_ name: String) throws -> [String: Any] {
-    guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Resources") else {
-        throw FixtureMissing(name: name)
-    }
-    return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-}
-struct FixtureMissing: Error { let name: String }
-
-/// A nested JSON array of numbers as a Tensor (vectors keep rank 1).
-func tensor(_ json: Any) -> Tensor<Double> {
-    if let rows = json as? [[Double]] { return Tensor(rows) }
-    if let vector = json as? [Double] { return Tensor(shape: [vector.count], scalars: vector) }
-    fatalError("not a numeric array: \(json)")
-}
-
-/// The largest entrywise |a - b| / |b|, with |b| floored at 1e-12 of b's largest magnitude so
-/// that entries which are zero in both compare absolutely.
-func relativeError(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
-    precondition(a.count == b.count, "relativeError: \(a.shape) vs \(b.shape)")
-    let floor = max(b.maxAbs() * 1e-12, 1e-300)
-    return zip(a.scalars, b.scalars).map { abs($0 - $1) / max(abs($1), floor) }.max() ?? 0
-}
-
-/// ||a - b||_F / ||b||_F.
-func frobeniusRelativeError(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
-    precondition(a.count == b.count, "frobeniusRelativeError: \(a.shape) vs \(b.shape)")
-    let difference = zip(a.scalars, b.scalars).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
-    let norm = b.scalars.map { $0 * $0 }.reduce(0, +)
-    return (difference / norm).squareRoot()
-}
+import TestSupport
 
 /// The diagonal of a square matrix.
 func diagonal(_ matrix: Tensor<Double>) -> Tensor<Double> {
