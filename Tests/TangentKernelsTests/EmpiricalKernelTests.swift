@@ -101,14 +101,17 @@ struct PlainMatmul: Layer {
         #expect(throws: EmpiricalTangentKernelError.self) { try twoOutputs.empiricalTangentKernelFromJacobians(x) }
         let plain = Sequential<Double>(PlainMatmul())
         #expect(throws: EmpiricalTangentKernelError.unsupportedOperation("a parameter of shape [3, 1] used as a variable")) {
-            try plain.empiricalTangentKernel(x)
+            try plain.empiricalTangentKernel(x, method: .structured)
         }
-        // The Jacobian method handles it: f(x) = sum of x, so Theta = x1 . x2.
+        // The Jacobian method handles it: f(x) = sum of x, so Theta = x1 . x2; the default method
+        // falls back to it.
         #expect(relativeError(try plain.empiricalTangentKernelFromJacobians(x), matmul(x, x, transposeB: true)) < 1e-14)
+        #expect(relativeError(try plain.empiricalTangentKernel(x), matmul(x, x, transposeB: true)) < 1e-14)
         let shared = Dense<Double>(3, 3, generator: &generator)
         let twice = Sequential<Double>(shared, ReLU(), shared, Dense(3, 1, generator: &generator))
-        #expect(throws: EmpiricalTangentKernelError.sharedParameter(shape: [3, 3])) { try twice.empiricalTangentKernel(x) }
+        #expect(throws: EmpiricalTangentKernelError.sharedParameter(shape: [3, 3])) { try twice.empiricalTangentKernel(x, method: .structured) }
         #expect(try twice.parameterJacobian(x).shape == [4, 3 * 3 + 3 + 3 + 1])
+        #expect(try twice.empiricalTangentKernel(x) == twice.empiricalTangentKernelFromJacobians(x))
     }
 
     /// The nn.Sequential the PyTorch fixture's script built: Linear [+ LayerNorm (affine)] + ReLU per
@@ -140,5 +143,119 @@ struct PlainMatmul: Layer {
         #expect(structuredError < 1e-10, "\(name) structured: \(structuredError)")
         #expect(jacobianError < 1e-10, "\(name) Jacobians: \(jacobianError)")
         print("PyTorch \(name): structured \(structuredError), Jacobians \(jacobianError)")
+    }
+}
+
+/// y[i, j] = x[i, j] * scale[j], row-independent, declaring its empirical-NTK factors (sample i's
+/// gradient with respect to scale is D_i .* x_i) or not.
+final class ColumnScale: CustomOperation {
+    typealias Scalar = Double
+    let scale: Parameter<Double>
+    let parameters: [Parameter<Double>]
+    let declaresFactors: Bool
+    init(_ scale: Tensor<Double>, declaresFactors: Bool) {
+        self.scale = Parameter(scale)
+        parameters = [self.scale]
+        self.declaresFactors = declaresFactors
+    }
+    var isRowIndependent: Bool { true }
+    func forward(_ context: CustomOperationContext<Double>) {
+        let (x, y, a) = (context.input(0), context.output, scale.value.unsafeBaseAddress)
+        for i in 0..<x.count { y[i] = x[i] * a[i % scale.value.count] }
+    }
+    func backward(_ context: CustomOperationContext<Double>) {
+        let (x, dy, a) = (context.input(0), context.outputGradient, scale.value.unsafeBaseAddress)
+        if let dx = context.inputGradient(0) { for i in 0..<x.count { dx[i] += dy[i] * a[i % scale.value.count] } }
+        if let da = context.gradient(of: scale) { for i in 0..<x.count { da[i % scale.value.count] += dy[i] * x[i] } }
+    }
+    func tangentKernelTerms(_ context: CustomOperationContext<Double>) -> [TangentKernelTerm<Double>]? {
+        guard declaresFactors else { return nil }
+        let (x, d) = (context.input(0), context.outputGradient)
+        let features = Tensor<Double>(shape: context.inputShape(0), scalars: (0..<x.count).map { d[$0] * x[$0] })
+        return [.perSampleGradients(features)]
+    }
+}
+
+/// softplus(x) = log(1 + e^x), row-independent, without parameters (so without factors).
+final class Softplus: CustomOperation {
+    typealias Scalar = Double
+    let rowIndependent: Bool
+    init(rowIndependent: Bool = true) { self.rowIndependent = rowIndependent }
+    var isRowIndependent: Bool { rowIndependent }
+    func forward(_ context: CustomOperationContext<Double>) {
+        let (x, y) = (context.input(0), context.output)
+        for i in 0..<x.count { y[i] = max(x[i], 0) + log1p(exp(-Swift.abs(x[i]))) }
+    }
+    func backward(_ context: CustomOperationContext<Double>) {
+        guard let dx = context.inputGradient(0) else { return }
+        let (x, dy) = (context.input(0), context.outputGradient)
+        for i in 0..<x.count { dx[i] += dy[i] / (1 + exp(-x[i])) }
+    }
+}
+
+struct CustomLayer<Operation: CustomOperation>: Layer where Operation.Scalar == Double {
+    let operation: Operation
+    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { operation(x) }
+    var namedParameters: [(name: String, parameter: Parameter<Double>)] {
+        operation.parameters.enumerated().map { ("\($0.offset)", $0.element) }
+    }
+}
+
+/// x + v with v = the batch's mean row: the structured method must not take it apart.
+struct AddBatchMean: Layer {
+    typealias Scalar = Double
+    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { x + x.mean(over: .rows) }
+    var namedParameters: [(name: String, parameter: Parameter<Double>)] { [] }
+}
+
+/// Custom ops in the structured empirical NTK: taken apart where they declare what it needs,
+/// per-sample Jacobians elsewhere; the same kernel either way.
+@Suite struct CustomOperationKernelTests {
+    func network(_ middle: any Layer<Double>, seed: UInt64 = 13) -> Sequential<Double> {
+        var generator = Xoshiro256StarStar(seed: seed)
+        return Sequential(Dense(3, 6, generator: &generator), middle, Dense(6, 4, generator: &generator), CustomLayer(operation: Softplus()),
+                          Dense(4, 1, generator: &generator))
+    }
+
+    @Test func opsThatDeclareFactorsAreTakenApart() throws {
+        var generator = Xoshiro256StarStar(seed: 14)
+        let scale = Tensor<Double>.randomNormal([6], using: &generator)
+        let withFactors = network(CustomLayer(operation: ColumnScale(scale, declaresFactors: true)))
+        let x1 = randomPoints(5, 3, seed: 15), x2 = randomPoints(4, 3, seed: 16)
+        let expected = try withFactors.empiricalTangentKernelFromJacobians(x1, x2)
+        #expect(relativeError(try withFactors.empiricalTangentKernel(x1, x2, method: .structured), expected) < 1e-12)
+        #expect(relativeError(try withFactors.empiricalTangentKernel(x1, method: .structured),
+                              try withFactors.empiricalTangentKernelFromJacobians(x1)) < 1e-12)
+    }
+
+    @Test func opsWithoutFactorsFallBackToJacobians() throws {
+        var generator = Xoshiro256StarStar(seed: 17)
+        let scale = Tensor<Double>.randomNormal([6], using: &generator)
+        let withoutFactors = network(CustomLayer(operation: ColumnScale(scale, declaresFactors: false)))
+        let x1 = randomPoints(5, 3, seed: 18), x2 = randomPoints(4, 3, seed: 19)
+        #expect(throws: EmpiricalTangentKernelError.unsupportedOperation(
+            "ColumnScale, which declares no empirical-NTK factors for its parameters (CustomOperation.tangentKernelTerms)")) {
+            try withoutFactors.empiricalTangentKernel(x1, x2, method: .structured)
+        }
+        let expected = try withoutFactors.empiricalTangentKernelFromJacobians(x1, x2)
+        #expect(try withoutFactors.empiricalTangentKernel(x1, x2) == expected)
+        let symmetric = try withoutFactors.empiricalTangentKernel(x1)
+        #expect(symmetric == symmetric.transposed())
+        // The same kernel as with the factors declared.
+        let withFactors = network(CustomLayer(operation: ColumnScale(scale, declaresFactors: true)))
+        #expect(relativeError(try withFactors.empiricalTangentKernel(x1, x2), expected) < 1e-12)
+    }
+
+    @Test func opsThatMixRowsFallBackToJacobians() throws {
+        let x1 = randomPoints(5, 3, seed: 20), x2 = randomPoints(4, 3, seed: 21)
+        for (middle, what) in [(AddBatchMean() as any Layer<Double>, "a sum or mean over rows"),
+                               (CustomLayer(operation: Softplus(rowIndependent: false)), "Softplus (not declared row-independent)")] {
+            let mixing = network(middle)
+            #expect(throws: EmpiricalTangentKernelError.unsupportedOperation(what)) {
+                try mixing.empiricalTangentKernel(x1, x2, method: .structured)
+            }
+            // Per point, as the Jacobian method evaluates f(x_i) on its own.
+            #expect(try mixing.empiricalTangentKernel(x1, x2) == mixing.empiricalTangentKernelFromJacobians(x1, x2))
+        }
     }
 }

@@ -1,0 +1,191 @@
+import Testing
+import NeuralNet  // the public API only, as a user's package sees it
+
+/// y[i, j] = x[i, j] * scale[j]: a custom op with a parameter, row-independent.
+final class ColumnScale: CustomOperation {
+    typealias Scalar = Double
+    let scale: Parameter<Double>
+    let parameters: [Parameter<Double>]
+    init(_ scale: Tensor<Double>) {
+        self.scale = Parameter(scale)
+        parameters = [self.scale]
+    }
+    var isRowIndependent: Bool { true }
+    func forward(_ context: CustomOperationContext<Double>) {
+        let (x, y, a) = (context.input(0), context.output, scale.value.unsafeBaseAddress)
+        let columns = scale.value.count
+        for i in 0..<x.count { y[i] = x[i] * a[i % columns] }
+    }
+    func backward(_ context: CustomOperationContext<Double>) {
+        let (x, dy, a) = (context.input(0), context.outputGradient, scale.value.unsafeBaseAddress)
+        let columns = scale.value.count
+        if let dx = context.inputGradient(0) { for i in 0..<x.count { dx[i] += dy[i] * a[i % columns] } }
+        if let da = context.gradient(of: scale) { for i in 0..<x.count { da[i % columns] += dy[i] * x[i] } }
+    }
+}
+
+/// Each row minus the batch's mean row: mixes rows, and says so by not declaring `isRowIndependent`.
+final class SubtractBatchMean: CustomOperation {
+    typealias Scalar = Double
+    func forward(_ context: CustomOperationContext<Double>) {
+        let (x, y) = (context.input(0), context.output)
+        let (rows, columns) = (context.inputShape(0)[0], context.inputShape(0)[1])
+        for j in 0..<columns {
+            var mean = 0.0
+            for i in 0..<rows { mean += x[i * columns + j] }
+            mean /= Double(rows)
+            for i in 0..<rows { y[i * columns + j] = x[i * columns + j] - mean }
+        }
+    }
+    func backward(_ context: CustomOperationContext<Double>) {
+        guard let dx = context.inputGradient(0) else { return }
+        let dy = context.outputGradient
+        let (rows, columns) = (context.inputShape(0)[0], context.inputShape(0)[1])
+        for j in 0..<columns {
+            var mean = 0.0
+            for i in 0..<rows { mean += dy[i * columns + j] }
+            mean /= Double(rows)
+            for i in 0..<rows { dx[i * columns + j] += dy[i * columns + j] - mean }
+        }
+    }
+}
+
+/// The rowwise dot product of two inputs, [rows, n] x [rows, n] -> [rows, 1], keeping the first
+/// input's row norms in the cache to check that the cache reaches the backward intact.
+final class RowDot: CustomOperation {
+    typealias Scalar = Double
+    var isRowIndependent: Bool { true }
+    func outputShape(_ context: CustomOperationContext<Double>) -> CustomOperationShape {
+        precondition(context.inputShape(0) == context.inputShape(1), "RowDot: inputs of different shapes")
+        return .matrix(rows: context.inputShape(0)[0], columns: 1)
+    }
+    func cacheCount(_ context: CustomOperationContext<Double>) -> Int { context.inputShape(0)[0] }
+    func forward(_ context: CustomOperationContext<Double>) {
+        let (a, b, y, cache) = (context.input(0), context.input(1), context.output, context.cache)
+        let columns = context.inputShape(0)[1]
+        for i in 0..<y.count {
+            var dot = 0.0, norm = 0.0
+            for j in 0..<columns {
+                dot += a[i * columns + j] * b[i * columns + j]
+                norm += a[i * columns + j] * a[i * columns + j]
+            }
+            y[i] = dot
+            cache[i] = norm
+        }
+    }
+    func backward(_ context: CustomOperationContext<Double>) {
+        let (a, b, dy, cache) = (context.input(0), context.input(1), context.outputGradient, context.cache)
+        let columns = context.inputShape(0)[1]
+        for i in 0..<dy.count {
+            var norm = 0.0
+            for j in 0..<columns { norm += a[i * columns + j] * a[i * columns + j] }
+            precondition(norm == cache[i], "RowDot: the cache changed between forward and backward")
+        }
+        if let da = context.inputGradient(0) { for k in 0..<a.count { da[k] += dy[k / columns] * b[k] } }
+        if let db = context.inputGradient(1) { for k in 0..<b.count { db[k] += dy[k / columns] * a[k] } }
+    }
+}
+
+/// A layer around one custom op, naming its parameter as a torch module would.
+struct CustomLayer<Operation: CustomOperation>: Layer where Operation.Scalar == Double {
+    let operation: Operation
+    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { operation(x) }
+    var namedParameters: [(name: String, parameter: Parameter<Double>)] {
+        operation.parameters.enumerated().map { ("parameter\($0.offset)", $0.element) }
+    }
+}
+
+/// Each row minus the batch's mean row from built-in ops: a row vector that depends on the batch.
+struct CentreOverBatch: Layer {
+    typealias Scalar = Double
+    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { x + -1 * x.mean(over: .rows) }
+    var namedParameters: [(name: String, parameter: Parameter<Double>)] { [] }
+}
+
+@Suite struct CustomOperationTests {
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor<Double> {
+        var generator = Xoshiro256StarStar(seed: seed)
+        return .randomNormal(shape, using: &generator)
+    }
+
+    @Test func gradientsPassTheCheck() {
+        let scale = ColumnScale(Self.random([5], seed: 1))
+        let x = Self.random([4, 5], seed: 2), y = Self.random([4, 5], seed: 3)
+        let result = GradientCheck().check(inputs: [x], parameters: [("scale", scale.scale)]) { scale($0[0]) }
+        #expect(result.passes(), "\(result)")
+        let centring = GradientCheck().check(inputs: [x]) { SubtractBatchMean()($0[0]).square() }
+        #expect(centring.passes(), "\(centring)")
+        let dot = RowDot()
+        let twoInputs = GradientCheck().check(inputs: [x, y]) { dot($0[0], $0[1]).tanh() }
+        #expect(twoInputs.passes() && twoInputs.checkedElements == 40, "\(twoInputs)")
+        // The same variable as both inputs: both contributions reach it.
+        let sameInput = GradientCheck().check(inputs: [x]) { dot($0[0], $0[0]) }
+        #expect(sameInput.passes(), "\(sameInput)")
+    }
+
+    @Test func reusesItsBuffersAcrossSteps() {
+        let dot = RowDot()
+        let tape = Tape<Double>()
+        let (a, b) = (Self.random([3, 4], seed: 4), Self.random([3, 4], seed: 5))
+        var outputs: [Tensor<Double>] = []
+        for _ in 0..<3 {
+            tape.reset()
+            let x = tape.input(a, requiresGradient: true)
+            let out = dot(x, tape.input(b))
+            tape.backward(out)
+            #expect(tape.gradient(of: x) == b)
+            outputs.append(out.value)
+        }
+        #expect(outputs[0] == outputs[2] && outputs[0].shape == [3, 1])
+    }
+
+    /// Split over threads, each replica's tape adds the custom op's parameter gradient into that
+    /// replica's buffers: the sums equal one tape's gradients.
+    @Test(arguments: [1, 2, 3]) func dataParallelTrainingSplitsRowIndependentOps(threads: Int) {
+        var generator = Xoshiro256StarStar(seed: 6)
+        let model = Sequential<Double>(Dense(3, 5, generator: &generator), CustomLayer(operation: ColumnScale(Self.random([5], seed: 7))),
+                                       Tanh(), Dense(5, 2, generator: &generator))
+        let (x, y) = (Self.random([11, 3], seed: 8), Self.random([11, 2], seed: 9))
+        let (serialLoss, serialGradients) = serialLossAndGradients(model, x, y)
+        let training = DataParallelTraining(model: model, team: WorkerTeam(size: threads))
+        for _ in 0..<2 {
+            let loss = training.lossAndGradients(inputs: x, targets: y)
+            #expect(training.rowMixingOperation == nil)
+            #expect(Swift.abs(loss - serialLoss) <= 1e-13 * serialLoss)
+            for (parameter, expected) in zip(model.parameters, serialGradients) {
+                #expect(maxDifference(parameter.gradient, expected) < 1e-13, "\(parameter.shape)")
+            }
+        }
+    }
+
+    /// An op that mixes rows (custom and not declared row-independent, or built-in) keeps the
+    /// batch on one tape, so the loss and gradients are the whole batch's, not the slices'.
+    @Test(arguments: [0, 1]) func dataParallelTrainingKeepsRowMixingOpsOnOneTape(variant: Int) {
+        var generator = Xoshiro256StarStar(seed: 10)
+        let mixing: any Layer<Double> = variant == 0 ? CustomLayer(operation: SubtractBatchMean()) : CentreOverBatch()
+        let model = Sequential<Double>(Dense(3, 5, generator: &generator), mixing, Tanh(), Dense(5, 2, generator: &generator))
+        let (x, y) = (Self.random([12, 3], seed: 11), Self.random([12, 2], seed: 12))
+        let (serialLoss, serialGradients) = serialLossAndGradients(model, x, y)
+        let training = DataParallelTraining(model: model, team: WorkerTeam(size: 2))
+        let loss = training.lossAndGradients(inputs: x, targets: y)
+        let expected = variant == 0 ? "SubtractBatchMean (not declared row-independent)" : "a sum or mean over rows"
+        #expect(training.rowMixingOperation == expected)
+        #expect(Swift.abs(loss - serialLoss) <= 1e-14 * serialLoss)
+        for (parameter, expected) in zip(model.parameters, serialGradients) {
+            #expect(maxDifference(parameter.gradient, expected) < 1e-14)
+        }
+    }
+
+    func serialLossAndGradients(_ model: Sequential<Double>, _ x: Tensor<Double>, _ y: Tensor<Double>) -> (Double, [Tensor<Double>]) {
+        let tape = Tape<Double>()
+        model.zeroGradients()
+        let loss = meanSquaredError(model(tape.input(x)), y)
+        tape.backward(loss)
+        return (loss.value.scalar, model.parameters.map(\.gradient))
+    }
+
+    func maxDifference(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
+        let scale = Swift.max(b.maxAbs(), 1e-300)
+        return zip(a.scalars, b.scalars).map { Swift.abs($0 - $1) }.max()! / scale
+    }
+}
