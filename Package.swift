@@ -33,6 +33,9 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
+        // Plays a library user: only the public API (no @testable, no @_spi), a residual block and
+        // an op of its own, checked against PyTorch (Resources: scripts/reference/generate_user_extension.py).
+        .testTarget(name: "UserExtensionTests", dependencies: ["NeuralNet", "TangentKernels"], resources: [.copy("Resources")]),
         // Runs `train` as a child process and makes temporary folders, for the two test targets below.
         .target(name: "TrainProcessSupport", dependencies: ["Tensors"], path: "Tests/TrainProcessSupport"),
         // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.

@@ -3,10 +3,12 @@
 /// ops (built-in or `CustomOperation`s), every element of every input's and parameter's
 /// gradient.
 ///
-/// The function's output is reduced to the scalar `sum(projection .* f(inputs))` with a fixed
+/// The function's output is reduced to the scalar `L = sum(projection .* f(inputs))` with a fixed
 /// random projection, so that every output element gets its own upstream gradient; the analytic
 /// gradients come from one backward pass with the projection as seed, the numeric ones from
-/// `(L(p + h) - L(p - h)) / 2h` for each element p. An element's relative error is
+/// `sum(projection .* (f(p + h) - f(p - h))) / 2h` for each element p (the outputs are subtracted
+/// element by element before they are projected, so outputs that p does not reach cancel
+/// exactly and add no rounding noise). An element's relative error is
 /// `|analytic - numeric| / max(|analytic|, |numeric|, floor)`: the floor keeps gradients that are
 /// (nearly) zero from dividing rounding noise by themselves.
 ///
@@ -57,12 +59,18 @@ public struct GradientCheck {
         var analytic = variables.map { tape.gradient(of: $0) }
         analytic += parameters.map(\.parameter.gradient)
 
-        func loss(_ values: [Tensor<Double>]) -> Double {
+        func output(_ values: [Tensor<Double>]) -> Tensor<Double> {
             tape.reset()
             let output = function(values.map { tape.input($0) })
             precondition(output.shape == projection.shape,
                          "GradientCheck: the function's output changed shape from \(projection.shape) to \(output.shape)")
-            return (output.value * projection).sum()
+            return output.value
+        }
+        /// sum(projection .* (up - down)) / 2h.
+        func derivative(_ up: Tensor<Double>, _ down: Tensor<Double>) -> Double {
+            var total = 0.0
+            for k in 0..<up.count { total += projection.unsafeBaseAddress[k] * (up.unsafeBaseAddress[k] - down.unsafeBaseAddress[k]) }
+            return total / (2 * step)
         }
 
         var result = GradientCheckResult(worstRelativeError: 0, tensor: "", element: 0, analytic: 0, numeric: 0, checkedElements: 0)
@@ -83,11 +91,11 @@ public struct GradientCheck {
                 var shifted = input
                 shifted.withUnsafeMutableBufferPointer { $0[element] += step }
                 values[index] = shifted
-                let up = loss(values)
+                let up = output(values)
                 shifted.withUnsafeMutableBufferPointer { $0[element] -= 2 * step }
                 values[index] = shifted
-                let down = loss(values)
-                compare("input \(index)", element, analytic: gradient.unsafeBaseAddress[element], numeric: (up - down) / (2 * step))
+                let down = output(values)
+                compare("input \(index)", element, analytic: gradient.unsafeBaseAddress[element], numeric: derivative(up, down))
             }
         }
         for (offset, entry) in parameters.enumerated() {
@@ -96,11 +104,11 @@ public struct GradientCheck {
             for element in 0..<original.count {
                 parameter.value = original
                 parameter.value.withUnsafeMutableBufferPointer { $0[element] += step }
-                let up = loss(inputs)
+                let up = output(inputs)
                 parameter.value = original
                 parameter.value.withUnsafeMutableBufferPointer { $0[element] -= step }
-                let down = loss(inputs)
-                compare("parameter \(entry.name)", element, analytic: gradient.unsafeBaseAddress[element], numeric: (up - down) / (2 * step))
+                let down = output(inputs)
+                compare("parameter \(entry.name)", element, analytic: gradient.unsafeBaseAddress[element], numeric: derivative(up, down))
             }
             parameter.value = original
         }
