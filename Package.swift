@@ -30,9 +30,11 @@ let package = Package(
             dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CustomOperationExamples"], resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
-        .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels"], resources: [.copy("Resources")]),
+        .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels", "CustomOperationExamples"], resources: [.copy("Resources")]),
+        // Custom ops written against the public API, for the two test targets above.
+        .target(name: "CustomOperationExamples", dependencies: ["NeuralNet"], path: "Tests/CustomOperationExamples"),
         // Plays a library user: only the public API (no @testable, no @_spi), a residual block and
         // an op of its own, checked against PyTorch (Resources: scripts/reference/generate_user_extension.py).
         .testTarget(name: "UserExtensionTests", dependencies: ["NeuralNet", "TangentKernels"], resources: [.copy("Resources")]),

@@ -1,3 +1,4 @@
+import CustomOperationExamples
 import Foundation
 import Testing
 @testable import NeuralNet
@@ -215,30 +216,9 @@ import Testing
         #expect(result.description.contains("input 1[3]"))
     }
 
-    /// y[i, j] = x[i, j] * scale[j], with the gradient of scale[1] doubled.
-    final class WrongColumnScale: CustomOperation {
-        typealias Scalar = Double
-        let scale: Parameter<Double>
-        init(columns: Int) { scale = Parameter(.filled([columns], with: 0.7)) }
-        var parameters: [Parameter<Double>] { [scale] }
-        func forward(_ context: CustomOperationContext<Double>) {
-            let (x, y, a) = (context.input(0), context.output, scale.value.unsafeBaseAddress)
-            let columns = scale.value.count
-            for i in 0..<x.count { y[i] = x[i] * a[i % columns] }
-        }
-        func backward(_ context: CustomOperationContext<Double>) {
-            let (x, dy, a) = (context.input(0), context.outputGradient, scale.value.unsafeBaseAddress)
-            let columns = scale.value.count
-            if let dx = context.inputGradient(0) { for i in 0..<x.count { dx[i] += dy[i] * a[i % columns] } }
-            if let da = context.gradient(of: scale) {
-                for i in 0..<x.count { da[i % columns] += dy[i] * x[i] * (i % columns == 1 ? 2 : 1) }
-            }
-        }
-    }
-
     @Test func namesTheParameter() {
         var generator = Xoshiro256StarStar(seed: 2)
-        let operation = WrongColumnScale(columns: 3)
+        let operation = ColumnScale(.filled([3], with: 0.7), doubledGradientColumn: 1)
         let x = Tensor<Double>.randomNormal([4, 3], using: &generator)
         operation.scale.gradient = .filled([3], with: 9)
         let result = GradientCheck().check(inputs: [x], parameters: [("scale", operation.scale)]) { operation($0[0]) }

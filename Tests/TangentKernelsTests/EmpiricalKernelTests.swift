@@ -1,3 +1,4 @@
+import CustomOperationExamples
 import Foundation
 import Testing
 import TangentKernels
@@ -146,61 +147,6 @@ struct PlainMatmul: Layer {
     }
 }
 
-/// y[i, j] = x[i, j] * scale[j], row-independent, declaring its empirical-NTK factors (sample i's
-/// gradient with respect to scale is D_i .* x_i) or not.
-final class ColumnScale: CustomOperation {
-    typealias Scalar = Double
-    let scale: Parameter<Double>
-    let parameters: [Parameter<Double>]
-    let declaresFactors: Bool
-    init(_ scale: Tensor<Double>, declaresFactors: Bool) {
-        self.scale = Parameter(scale)
-        parameters = [self.scale]
-        self.declaresFactors = declaresFactors
-    }
-    var isRowIndependent: Bool { true }
-    func forward(_ context: CustomOperationContext<Double>) {
-        let (x, y, a) = (context.input(0), context.output, scale.value.unsafeBaseAddress)
-        for i in 0..<x.count { y[i] = x[i] * a[i % scale.value.count] }
-    }
-    func backward(_ context: CustomOperationContext<Double>) {
-        let (x, dy, a) = (context.input(0), context.outputGradient, scale.value.unsafeBaseAddress)
-        if let dx = context.inputGradient(0) { for i in 0..<x.count { dx[i] += dy[i] * a[i % scale.value.count] } }
-        if let da = context.gradient(of: scale) { for i in 0..<x.count { da[i % scale.value.count] += dy[i] * x[i] } }
-    }
-    func tangentKernelTerms(_ context: CustomOperationContext<Double>) -> [TangentKernelTerm<Double>]? {
-        guard declaresFactors else { return nil }
-        let (x, d) = (context.input(0), context.outputGradient)
-        let features = Tensor<Double>(shape: context.inputShape(0), scalars: (0..<x.count).map { d[$0] * x[$0] })
-        return [.perSampleGradients(features)]
-    }
-}
-
-/// softplus(x) = log(1 + e^x), row-independent, without parameters (so without factors).
-final class Softplus: CustomOperation {
-    typealias Scalar = Double
-    let rowIndependent: Bool
-    init(rowIndependent: Bool = true) { self.rowIndependent = rowIndependent }
-    var isRowIndependent: Bool { rowIndependent }
-    func forward(_ context: CustomOperationContext<Double>) {
-        let (x, y) = (context.input(0), context.output)
-        for i in 0..<x.count { y[i] = max(x[i], 0) + log1p(exp(-Swift.abs(x[i]))) }
-    }
-    func backward(_ context: CustomOperationContext<Double>) {
-        guard let dx = context.inputGradient(0) else { return }
-        let (x, dy) = (context.input(0), context.outputGradient)
-        for i in 0..<x.count { dx[i] += dy[i] / (1 + exp(-x[i])) }
-    }
-}
-
-struct CustomLayer<Operation: CustomOperation>: Layer where Operation.Scalar == Double {
-    let operation: Operation
-    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { operation(x) }
-    var namedParameters: [(name: String, parameter: Parameter<Double>)] {
-        operation.parameters.enumerated().map { ("\($0.offset)", $0.element) }
-    }
-}
-
 /// x + v with v = the batch's mean row: the structured method must not take it apart.
 struct AddBatchMean: Layer {
     typealias Scalar = Double
@@ -213,7 +159,7 @@ struct AddBatchMean: Layer {
 @Suite struct CustomOperationKernelTests {
     func network(_ middle: any Layer<Double>, seed: UInt64 = 13) -> Sequential<Double> {
         var generator = Xoshiro256StarStar(seed: seed)
-        return Sequential(Dense(3, 6, generator: &generator), middle, Dense(6, 4, generator: &generator), CustomLayer(operation: Softplus()),
+        return Sequential(Dense(3, 6, generator: &generator), middle, Dense(6, 4, generator: &generator), Tanh(),
                           Dense(4, 1, generator: &generator))
     }
 
@@ -249,7 +195,7 @@ struct AddBatchMean: Layer {
     @Test func opsThatMixRowsFallBackToJacobians() throws {
         let x1 = randomPoints(5, 3, seed: 20), x2 = randomPoints(4, 3, seed: 21)
         for (middle, what) in [(AddBatchMean() as any Layer<Double>, "a sum or mean over rows"),
-                               (CustomLayer(operation: Softplus(rowIndependent: false)), "Softplus (not declared row-independent)")] {
+                               (CustomLayer(operation: SubtractBatchMean()), "SubtractBatchMean (not declared row-independent)")] {
             let mixing = network(middle)
             #expect(throws: EmpiricalTangentKernelError.unsupportedOperation(what)) {
                 try mixing.empiricalTangentKernel(x1, x2, method: .structured)
