@@ -35,11 +35,19 @@ let package = Package(
         // What the test targets share: temporary folders, the project's files and fixtures, relative
         // errors, file and SVG checks, and running `train` as a child process.
         .target(name: "TestSupport", dependencies: ["Formats", "Tensors"], path: "Tests/TestSupport"),
+        // Custom ops written against the public API, for the NeuralNet and TangentKernels tests.
+        .target(name: "CustomOperationExamples", dependencies: ["NeuralNet"], path: "Tests/CustomOperationExamples"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"], resources: [.copy("Resources")]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport", "CustomOperationExamples"],
+                    resources: [.copy("Resources")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"]),
-        .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels", "TestSupport"], resources: [.copy("Resources")]),
+        .testTarget(name: "TangentKernelsTests", dependencies: ["TangentKernels", "TestSupport", "CustomOperationExamples"],
+                    resources: [.copy("Resources")]),
+        // Plays a library user: only the public API (no @testable, no @_spi), a residual block and
+        // an op of its own, checked against PyTorch (Resources: scripts/reference/generate_user_extension.py).
+        .testTarget(name: "UserExtensionTests", dependencies: ["NeuralNet", "TangentKernels", "TestSupport"],
+                    resources: [.copy("Resources")]),
         // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.
         .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments", "TestSupport"]),
         // Fuzzed inputs, crash and resume, determinism, divergence, output-folder failures. Depends

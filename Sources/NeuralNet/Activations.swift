@@ -116,12 +116,12 @@ extension Tape {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func activation(_ x: Variable<Scalar>, _ activation: Activation) -> Variable<Scalar> {
-        let input = nodes[x.index]
+        let input = node(of: x, in: "activation")
         let node = nextNode(shape: input.value.shape, operation: .activation(input: x.index, activation))
         activationForward(activation, out: node.value.unsafeMutableBaseAddress(),
                           input: input.value.unsafeBaseAddress, count: input.value.count)
         node.requiresGradient = input.requiresGradient
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
     func activationBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, activation: Activation) {
@@ -353,30 +353,46 @@ func mapNonlinearity(
     }
 }
 
+extension Activation {
+    /// The closed-form kernel map of this nonlinearity, as the per-point value its row function
+    /// precomputes from K(x, x) and the row function itself; nil where none is known. The one
+    /// place that says which activations have an analytic kernel map.
+    var kernelMapFunctions: (root: (Double) -> Double, row: (KernelMapRow) -> Void)? {
+        switch self {
+        case .relu: ({ $0.squareRoot() }, reluKernelRow)
+        case .gelu: ({ ($0 + 1).squareRoot() }, geluKernelRow)
+        // E[phi(u) phi(v)] over Gaussian (u, v) has no closed form (neural-tangents approximates
+        // sigmoid by a scaled erf, which is another function).
+        case .tanh, .sigmoid, .geluTanh, .silu: nil
+        }
+    }
+
+    /// Whether `InfiniteWidthKernel.applyActivation` has a closed-form map for this nonlinearity
+    /// (ReLU and exact GELU).
+    public var hasAnalyticKernelMap: Bool { kernelMapFunctions != nil }
+}
+
 extension InfiniteWidthKernel {
-    /// Applies a pointwise nonlinearity's map: ReLU (arc-cosine kernel) or exact GELU.
-    /// - Throws: `InfiniteWidthKernelError` for tanh, sigmoid, tanh-approximated GELU and SiLU (no
-    ///   closed form for their Gaussian expectations), or when the pre-activations are not centred
-    ///   Gaussian (the nonlinearity does not follow a Dense layer or a LayerNorm after one).
+    /// Applies a pointwise nonlinearity's map, for the activations with `hasAnalyticKernelMap`:
+    /// ReLU (arc-cosine kernel) and exact GELU.
+    /// - Throws: `InfiniteWidthKernelError` for the others (no closed form for their Gaussian
+    ///   expectations), or when the pre-activations are not centred Gaussian (the nonlinearity
+    ///   does not follow a Dense layer or a LayerNorm after one).
     public mutating func applyActivation(_ activation: Activation) throws {
         let name = activation.layerName
+        guard let (root, row) = activation.kernelMapFunctions else {
+            throw InfiniteWidthKernelError(
+                layer: name,
+                reason: "E[phi(u) phi(v)] over Gaussian (u, v) has no closed form for \(name) "
+                    + "(neural-tangents approximates sigmoid by a scaled erf, which is another function)")
+        }
         guard hasCentredGaussianUnits else {
             throw InfiniteWidthKernelError(
                 layer: "\(name) after \(previousLayer)",
                 reason: "its map needs centred Gaussian pre-activations, the outputs of a Dense layer "
                     + "(or of a LayerNorm after one)")
         }
-        switch activation {
-        case .relu:
-            mapNonlinearity(&self, root: { $0.squareRoot() }, row: reluKernelRow)
-        case .gelu:
-            mapNonlinearity(&self, root: { ($0 + 1).squareRoot() }, row: geluKernelRow)
-        case .tanh, .sigmoid, .geluTanh, .silu:
-            throw InfiniteWidthKernelError(
-                layer: name,
-                reason: "E[phi(u) phi(v)] over Gaussian (u, v) has no closed form for \(name) "
-                    + "(neural-tangents approximates sigmoid by a scaled erf, which is another function)")
-        }
+        mapNonlinearity(&self, root: root, row: row)
         hasCentredGaussianUnits = false
         layers.append(name)
     }

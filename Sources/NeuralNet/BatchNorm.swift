@@ -169,7 +169,7 @@ extension Tape {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func batchNorm(_ x: Variable<Scalar>, _ layer: BatchNorm<Scalar>) -> Variable<Scalar> {
-        let input = nodes[x.index]
+        let input = node(of: x, in: "batchNorm")
         precondition(input.value.rank == 2 && input.value.shape[1] == layer.width,
                      "BatchNorm(\(layer.width)): expected a matrix [rows, \(layer.width)], got \(input.value.shape)")
         let (m, n) = (input.value.shape[0], input.value.shape[1])
@@ -202,7 +202,7 @@ extension Tape {
                          mean: mean, rstd: rstd, weight: weight?.value.unsafeBaseAddress,
                          bias: bias?.value.unsafeBaseAddress, m: m, n: n)
         node.requiresGradient = input.requiresGradient || weight != nil || bias != nil
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
     func batchNormBackwardStep(
@@ -343,6 +343,16 @@ extension Tape {
     /// Gram product of the rows of `[D .* Xhat, D]`, as for LayerNorm's gamma and beta. Nil
     /// without gamma and beta or without a gradient. A training-mode BatchNorm has no per-point
     /// gradients: the caller refuses it first.
+    func batchNormKernelContribution(
+        _ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, usesBatchStatistics: Bool
+    ) -> KernelContribution<Scalar> {
+        if usesBatchStatistics { return .unsupported("a BatchNorm in training mode (its batch statistics couple the points)") }
+        let parameters = [weight, bias].compactMap { $0 }
+        guard !parameters.isEmpty else { return .noParameters }
+        guard let features = batchNormKernelFeatures(node, input: input, weight: weight) else { return .terms([], parameters: parameters) }
+        return .terms([.perSampleGradients(features)], parameters: parameters)
+    }
+
     func batchNormKernelFeatures(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?) -> Tensor<Scalar>? {
         guard weight != nil, node.requiresGradient, node.gradient.shape == node.value.shape else { return nil }
         let (rows, width) = (input.value.shape[0], input.value.shape[1])

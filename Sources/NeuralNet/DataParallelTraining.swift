@@ -17,6 +17,13 @@ import Glibc
 ///
 /// Each step allocates nothing once the shapes have been seen: the replicas' tapes, inputs and
 /// gradient buffers are reused.
+///
+/// Splitting is right only for a model whose every op keeps a batch's rows apart (output row r
+/// reads only input row r, as Dense, LayerNorm, activations and elementwise arithmetic do, and a
+/// `CustomOperation` that declares `isRowIndependent`). The first step checks the model's ops on
+/// the tape; a model with an op that mixes rows (a sum over rows, a custom op not declared
+/// row-independent) runs every batch on one tape, the first thread's (`rowMixingOperation` says
+/// which op).
 public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public let model: Sequential<Scalar>
     /// The parameters whose gradients `lossAndGradients` computes: every one the model uses.
@@ -34,6 +41,11 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     var phase = Phase.forwardBackward(rowsInBatch: 0, replicas: 0)
     /// The optimizer of the running `step`.
     var optimizer: (any Optimizer<Scalar>)?
+    /// Whether the first step has looked for an op that mixes rows.
+    var checkedRowIndependence = false
+    /// The first op of the model whose output rows read other rows of the batch, described, or
+    /// nil: known after the first step. While it is non-nil, every batch runs on one tape.
+    public private(set) var rowMixingOperation: String?
 
     enum Phase {
         case forwardBackward(rowsInBatch: Int, replicas: Int)
@@ -165,7 +177,17 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
                      "DataParallelTraining: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         let rows = inputs.rows
-        let active = model.mixesBatchRows ? 1 : min(team.size, rows)
+        // A training-mode BatchNorm says so itself (checked every step: modes change); other ops
+        // are checked once, by one forward pass of the batch (which then cannot move running
+        // statistics, none being in training mode).
+        var active = 1
+        if !model.mixesBatchRows {
+            if !checkedRowIndependence {
+                rowMixingOperation = replicas[0].firstRowMixingOperation(model, inputs: inputs)
+                checkedRowIndependence = true
+            }
+            active = rowMixingOperation == nil ? min(team.size, rows) : 1
+        }
         for index in 0..<active {
             replicas[index].take(rows: (index * rows / active)..<((index + 1) * rows / active), of: inputs, targets)
         }
@@ -246,6 +268,14 @@ final class Replica<Scalar: BLASScalar> {
                                                  count: rows.count * inputColumns)
         targets.unsafeMutableBaseAddress().update(from: batchTargets.unsafeBaseAddress + rows.lowerBound * targetColumns,
                                                   count: rows.count * targetColumns)
+    }
+
+    /// The first op of `model` that mixes the rows of a batch (`Tape.firstRowMixingOperation`),
+    /// recorded on this replica's tape over the whole batch.
+    func firstRowMixingOperation(_ model: Sequential<Scalar>, inputs batchInputs: Tensor<Scalar>) -> String? {
+        tape.reset()
+        let input = tape.input(batchInputs)
+        return tape.firstRowMixingOperation(input: input, output: model(input))
     }
 
     /// This slice's forward, loss and backward; its gradients are scaled by its share of the rows.

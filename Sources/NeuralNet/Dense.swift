@@ -35,12 +35,7 @@ func denseBackward<Scalar: BLASScalar>(
         matmul(outGradient, input, weightGradient, m: n, n: k, k: m, transposeA: true, transposeB: false,
                alpha: weightScale, beta: 1)
     }
-    if let biasGradient {
-        for i in 0..<m {
-            let row = outGradient + i &* n
-            for j in 0..<n { biasGradient[j] += biasScale * row[j] }
-        }
-    }
+    if let biasGradient { addSumsOverRows(of: outGradient, rows: m, columns: n, scale: biasScale, into: biasGradient) }
     if let inputGradient {
         matmul(outGradient, weight, inputGradient, m: m, n: k, k: n, transposeA: false, transposeB: false,
                alpha: weightScale, beta: accumulateInputGradient ? 1 : 0)
@@ -55,7 +50,7 @@ extension Tape {
         _ x: Variable<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
         weightScale: Scalar = 1, biasScale: Scalar = 1
     ) -> Variable<Scalar> {
-        let input = nodes[x.index]
+        let input = node(of: x, in: "dense")
         precondition(input.value.rank == 2 && weight.value.rank == 2 && input.value.shape[1] == weight.shape[1],
                      "dense: input of shape \(input.value.shape) does not match weight of shape \(weight.shape) ([out, in])")
         if let bias {
@@ -69,7 +64,7 @@ extension Tape {
                      weight: weight.value.unsafeBaseAddress, bias: bias?.value.unsafeBaseAddress,
                      m: m, k: k, n: n, weightScale: weightScale, biasScale: biasScale)
         node.requiresGradient = true
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
     func denseBackwardStep(
@@ -84,6 +79,18 @@ extension Tape {
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
             weightScale: weightScale, biasScale: biasScale)
+    }
+
+    /// The empirical-NTK term of W and b (`TangentKernelTerm.linear`): the layer's inputs and
+    /// the gradients at its output, with the squared scales.
+    func denseKernelContribution(
+        _ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
+        weightScale: Scalar, biasScale: Scalar
+    ) -> KernelContribution<Scalar> {
+        let term = TangentKernelTerm.linear(inputs: input.value, outputGradients: node.gradient,
+                                            weightScaleSquared: weightScale * weightScale,
+                                            biasScaleSquared: bias == nil ? 0 : biasScale * biasScale)
+        return .terms([term], parameters: [weight] + (bias.map { [$0] } ?? []))
     }
 }
 

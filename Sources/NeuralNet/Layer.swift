@@ -45,7 +45,8 @@ extension Layer {
     public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
         throw InfiniteWidthKernelError(
             layer: "\(Self.self)",
-            reason: "FiniteWidth knows no closed form for the infinite-width kernels of this layer")
+            reason: "this layer declares no infinite-width kernel map (it does not implement kernelMap(_:), "
+                + "which a layer of your own may do: see InfiniteWidthKernel)")
     }
 
     /// The parameters, in the order of `namedParameters`.

@@ -96,7 +96,7 @@ extension Tape {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func rmsNorm(_ x: Variable<Scalar>, weight: Parameter<Scalar>?, epsilon: Scalar = 1e-5) -> Variable<Scalar> {
-        let input = nodes[x.index]
+        let input = node(of: x, in: "rmsNorm")
         precondition(input.value.rank == 2, "rmsNorm: expected a matrix [rows, features], got \(input.value.shape)")
         let (m, n) = (input.value.shape[0], input.value.shape[1])
         if let weight { precondition(weight.shape == [n], "rmsNorm: weight of shape \(weight.shape) for \(n) features") }
@@ -106,7 +106,7 @@ extension Tape {
                        input: input.value.unsafeBaseAddress, weight: weight?.value.unsafeBaseAddress,
                        m: m, n: n, epsilon: epsilon)
         node.requiresGradient = input.requiresGradient || weight != nil
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
     func rmsNormBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?) {
@@ -193,6 +193,12 @@ extension Tape {
     /// gamma's part of the empirical NTK as per-point features: the point's gradient with respect
     /// to gamma is `D_i .* xhat_i` (D the gradient at the output, xhat = x * rstd), so the part is
     /// the Gram product of the rows of `D .* Xhat`. Nil without gamma or without a gradient.
+    func rmsNormKernelContribution(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?) -> KernelContribution<Scalar> {
+        guard let weight else { return .noParameters }
+        guard let features = rmsNormKernelFeatures(node, input: input, weight: weight) else { return .terms([], parameters: [weight]) }
+        return .terms([.perSampleGradients(features)], parameters: [weight])
+    }
+
     func rmsNormKernelFeatures(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?) -> Tensor<Scalar>? {
         guard weight != nil, node.requiresGradient, node.gradient.shape == node.value.shape else { return nil }
         let (rows, width) = (input.value.shape[0], input.value.shape[1])

@@ -1,3 +1,20 @@
+// How to add an op (this file holds the only list of ops):
+//
+// 1. Write the op in a file of its own, as Sources/NeuralNet/LayerNorm.swift does, side by side:
+//    - `<op>Forward` and `<op>Backward` over buffers (the backward adds into gradient buffers);
+//    - `extension Tape`: the recording function (checks shapes, takes `nextNode`, runs the
+//      forward, returns `recordedVariable()`), `<op>BackwardStep`, and `<op>KernelContribution`
+//      (its parameters' part of the empirical NTK: `.noParameters` for an op without any);
+//    - if it is a layer: the layer type and its infinite-width `kernelMap`.
+// 2. Here, four lines: a case in `Operation`, and its line in each of the three switches below:
+//    `backwardStep`, `kernelContribution`, and `rowDependence` (which inputs' rows each output
+//    row reads: data-parallel training and the structured empirical NTK split a batch into rows
+//    only where that is safe). The compiler points at each switch that lacks the new case.
+// 3. A finite-difference test with `GradientCheck` (Tests/NeuralNetTests/GradientTests.swift).
+//
+// An op written outside the library needs none of this: it conforms to `CustomOperation` and is
+// recorded as `.custom` (Sources/NeuralNet/CustomOperation.swift).
+
 /// Reverse-mode automatic differentiation over tensors.
 ///
 /// A `Tape` records each operation in execution order together with what its backward needs
@@ -11,6 +28,10 @@
 /// the value, gradient and cache buffers of the operations recorded at the same positions, so a
 /// training step with unchanged shapes allocates nothing.
 ///
+/// A `Variable` belongs to one tape and one step: using it with a variable of another tape, or
+/// after `reset()`, stops with a precondition failure that says so (each `reset()` starts a new
+/// generation, and every variable carries the generation it was recorded in).
+///
 /// The entry points a training step calls (`input`, `dense`, `layerNorm`, `activation`,
 /// `meanSquaredError`, `backward`, `Adam.step`) are `@_specialize`d for Float and Double. The
 /// layers behind `any Layer` call them from unspecialised generic code; the specialised bodies
@@ -20,6 +41,8 @@ public final class Tape<Scalar: BLASScalar> {
     @usableFromInline var nodes: [Node<Scalar>] = []
     /// How many entries of `nodes` the current step has recorded.
     @usableFromInline var recorded = 0
+    /// Which step this is: `reset()` increments it, so variables of earlier steps are recognised.
+    @usableFromInline var generation = 0
     /// Whether the running `backward` adds into parameters' gradients (its `parameterGradients`).
     var accumulatesParameterGradients = true
     /// Where `backward` adds each parameter's gradient when not into the parameter's own
@@ -28,8 +51,12 @@ public final class Tape<Scalar: BLASScalar> {
 
     public init() {}
 
-    /// Rewinds the tape for a new step, keeping every buffer for reuse.
-    public func reset() { recorded = 0 }
+    /// Rewinds the tape for a new step, keeping every buffer for reuse. Variables recorded before
+    /// cannot be used any more.
+    public func reset() {
+        recorded = 0
+        generation &+= 1
+    }
 
     /// The number of operations recorded since the last `reset()`.
     public var count: Int { recorded }
@@ -44,10 +71,10 @@ public final class Tape<Scalar: BLASScalar> {
             node.value.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.baseAddress!, count: source.count) }
         }
         node.requiresGradient = requiresGradient
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
-    /// Records a parameter as a variable, for use with the general ops (`matmul`, `add`, ...);
+    /// Records a parameter as a variable, for use with the general ops (`matmul`, `+`, ...);
     /// its gradient accumulates into `parameter.gradient`.
     public func variable(_ parameter: Parameter<Scalar>) -> Variable<Scalar> {
         let node = nextNode(shape: parameter.shape, operation: .parameter(parameter))
@@ -55,15 +82,22 @@ public final class Tape<Scalar: BLASScalar> {
             node.value.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.baseAddress!, count: source.count) }
         }
         node.requiresGradient = true
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
+    }
+
+    /// A parameter's gradient is its variable's: added into `parameter.gradient` (or a replica's buffer).
+    func parameterBackwardStep(_ node: Node<Scalar>, parameter: Parameter<Scalar>) {
+        if let destination = parameterGradient(parameter) {
+            Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination)
+        }
     }
 
     /// The value a variable holds (shares storage until either side is written).
-    public func value(_ variable: Variable<Scalar>) -> Tensor<Scalar> { nodes[variable.index].value }
+    public func value(_ variable: Variable<Scalar>) -> Tensor<Scalar> { node(of: variable, in: "value").value }
 
     /// The gradient of the last `backward` output with respect to `variable`.
     public func gradient(of variable: Variable<Scalar>) -> Tensor<Scalar> {
-        let node = nodes[variable.index]
+        let node = node(of: variable, in: "gradient(of:)")
         precondition(node.requiresGradient,
                      "gradient(of:): this variable does not require a gradient; record it with requiresGradient: true")
         return node.gradient
@@ -79,12 +113,11 @@ public final class Tape<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(_ output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, parameterGradients: Bool = true) {
-        precondition(output.index < recorded, "backward: the variable was not recorded in this step")
+        let outputNode = node(of: output, in: "backward")
         accumulatesParameterGradients = parameterGradients
         for index in 0...output.index where nodes[index].requiresGradient {
             nodes[index].prepareGradient()
         }
-        let outputNode = nodes[output.index]
         guard outputNode.requiresGradient else {
             // The output is a constant: every gradient is zero.
             for index in 0...output.index where nodes[index].requiresGradient { _ = nodes[index].gradientToAddInto() }
@@ -115,6 +148,32 @@ public final class Tape<Scalar: BLASScalar> {
             preconditionFailure("backward: a parameter of shape \(parameter.shape) is not among this replica's parameters")
         }
         return destination
+    }
+
+    /// The node `variable` names, after checking that it belongs to this tape and this step.
+    /// `operation` names the op for the message.
+    @inlinable @inline(__always)
+    func node(of variable: Variable<Scalar>, in operation: StaticString) -> Node<Scalar> {
+        if _slowPath(variable.tape !== self || variable.generation != generation) {
+            misusedVariable(variable, in: operation)
+        }
+        return nodes[variable.index]
+    }
+
+    @usableFromInline @inline(never)
+    func misusedVariable(_ variable: Variable<Scalar>, in operation: StaticString) -> Never {
+        if variable.tape !== self {
+            preconditionFailure("\(operation): the variables belong to two different tapes; record every variable of "
+                + "one computation on one tape")
+        }
+        preconditionFailure("\(operation): the variable was recorded before its tape's reset() (tape step "
+            + "\(variable.generation), now \(generation)); variables are valid only until the next reset()")
+    }
+
+    /// The variable for the node recorded last.
+    @inlinable @inline(__always)
+    func recordedVariable() -> Variable<Scalar> {
+        Variable(tape: self, index: recorded &- 1, generation: generation)
     }
 
     /// The node for the next operation, reusing the buffers recorded at this position last step.
@@ -149,58 +208,94 @@ public final class Tape<Scalar: BLASScalar> {
     /// Runs one recorded operation's backward, dispatching to the op's hand-written function.
     func backwardStep(_ node: Node<Scalar>) {
         switch node.operation {
-        case .input:
-            break
-        case let .parameter(parameter):
-            if let destination = parameterGradient(parameter) {
-                Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination)
-            }
+        case .input: break
+        case let .parameter(parameter): parameterBackwardStep(node, parameter: parameter)
         case let .dense(input, weight, bias, weightScale, biasScale):
-            denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias,
-                              weightScale: weightScale, biasScale: biasScale)
-        case let .layerNorm(input, weight, bias):
-            layerNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias)
-        case let .rmsNorm(input, weight):
-            rmsNormBackwardStep(node, input: nodes[input], weight: weight)
+            denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale)
+        case let .layerNorm(input, weight, bias): layerNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias)
+        case let .rmsNorm(input, weight): rmsNormBackwardStep(node, input: nodes[input], weight: weight)
         case let .batchNorm(input, weight, bias, usesBatchStatistics):
             batchNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias, usesBatchStatistics: usesBatchStatistics)
-        case let .activation(input, activation):
-            activationBackwardStep(node, input: nodes[input], activation: activation)
-        case let .elementwise(a, b, operation):
-            elementwiseBackwardStep(node, nodes[a], nodes[b], operation: operation)
-        case let .scale(input, factor):
-            let source = nodes[input]
-            if source.requiresGradient {
-                Scalar.axpy(n: node.value.count, alpha: factor, x: node.gradient.unsafeBaseAddress, y: source.gradientToAddInto())
-            }
-        case let .matmul(a, b):
-            matmulBackwardStep(node, nodes[a], nodes[b])
-        case let .sum(input, divisor):
-            sumBackwardStep(node, input: nodes[input], divisor: divisor)
-        case let .meanSquaredError(prediction):
-            meanSquaredErrorBackwardStep(node, prediction: nodes[prediction])
+        case let .activation(input, activation): activationBackwardStep(node, input: nodes[input], activation: activation)
+        case let .unary(input, function): unaryBackwardStep(node, input: nodes[input], function: function)
+        case let .elementwise(a, b, operation): elementwiseBackwardStep(node, nodes[a], nodes[b], operation: operation)
+        case let .rowVector(matrix, vector, operation):
+            rowVectorBackwardStep(node, matrix: nodes[matrix], vector: nodes[vector], operation: operation)
+        case let .scalarAffine(input, factor, _): scalarAffineBackwardStep(node, input: nodes[input], factor: factor)
+        case let .matmul(a, b): matmulBackwardStep(node, nodes[a], nodes[b])
+        case let .sum(input, divisor): sumBackwardStep(node, input: nodes[input], divisor: divisor)
+        case let .axisSum(input, axis, divisor): axisSumBackwardStep(node, input: nodes[input], axis: axis, divisor: divisor)
+        case let .meanSquaredError(prediction): meanSquaredErrorBackwardStep(node, prediction: nodes[prediction])
+        case let .custom(operation, inputs): customBackwardStep(node, operation: operation, inputs: inputs)
+        }
+    }
+
+    /// One recorded operation's parameters' part of the empirical NTK, read after
+    /// `backward(_:parameterGradients: false)` from the sum of the outputs (see `TangentKernelTerm`).
+    func kernelContribution(_ node: Node<Scalar>) -> KernelContribution<Scalar> {
+        switch node.operation {
+        case .input, .activation, .unary, .elementwise, .rowVector, .scalarAffine, .matmul, .sum, .axisSum, .meanSquaredError:
+            return .noParameters
+        case let .parameter(parameter): return .unsupported("a parameter of shape \(parameter.shape) used as a variable")
+        case let .dense(input, weight, bias, weightScale, biasScale):
+            return denseKernelContribution(node, input: nodes[input], weight: weight, bias: bias,
+                                           weightScale: weightScale, biasScale: biasScale)
+        case let .layerNorm(input, weight, bias): return layerNormKernelContribution(node, input: nodes[input], weight: weight, bias: bias)
+        case let .rmsNorm(input, weight): return rmsNormKernelContribution(node, input: nodes[input], weight: weight)
+        case let .batchNorm(input, weight, bias, usesBatchStatistics):
+            return batchNormKernelContribution(node, input: nodes[input], weight: weight, bias: bias,
+                                               usesBatchStatistics: usesBatchStatistics)
+        case let .custom(operation, inputs): return customKernelContribution(node, operation: operation, inputs: inputs)
+        }
+    }
+
+    /// Which inputs' rows each output row of a recorded operation reads.
+    func rowDependence(_ operation: Operation<Scalar>) -> RowDependence {
+        switch operation {
+        case .input, .parameter: return RowDependence()
+        case let .dense(input, _, _, _, _), let .layerNorm(input, _, _), let .rmsNorm(input, _), let .activation(input, _),
+             let .unary(input, _), let .scalarAffine(input, _, _), let .batchNorm(input, _, _, usesBatchStatistics: false):
+            return RowDependence(rowwise: OperationInputs(input))
+        case let .batchNorm(input, _, _, usesBatchStatistics: true):
+            return RowDependence(whole: OperationInputs(input), what: "a BatchNorm in training mode (its batch statistics couple the rows)")
+        case let .elementwise(a, b, _): return RowDependence(rowwise: OperationInputs(a, b))
+        case let .rowVector(matrix, vector, _):
+            return RowDependence(rowwise: OperationInputs(matrix), whole: OperationInputs(vector), what: "a row vector broadcast over rows")
+        case let .matmul(a, b): return RowDependence(rowwise: OperationInputs(a), whole: OperationInputs(b), what: "a matrix product")
+        case let .sum(input, _): return RowDependence(whole: OperationInputs(input), what: "a sum or mean over all elements")
+        case let .axisSum(input, axis, _):
+            return axis == .columns ? RowDependence(rowwise: OperationInputs(input))
+                : RowDependence(whole: OperationInputs(input), what: "a sum or mean over rows")
+        case let .meanSquaredError(prediction): return RowDependence(whole: OperationInputs(prediction), what: "a mean squared error")
+        case let .custom(operation, inputs):
+            return operation.isRowIndependent ? RowDependence(rowwise: inputs)
+                : RowDependence(whole: inputs, what: "\(operation.name) (not declared row-independent)")
         }
     }
 }
 
-/// A value recorded on a tape: a handle (the tape and a position), cheap to copy.
+/// A value recorded on a tape: a handle (the tape, a position and the tape's step), cheap to copy.
 public struct Variable<Scalar: BLASScalar> {
     public let tape: Tape<Scalar>
     @usableFromInline let index: Int
+    /// The tape's `generation` when this was recorded; the variable is valid only while they agree.
+    @usableFromInline let generation: Int
 
     @usableFromInline
-    init(tape: Tape<Scalar>, index: Int) {
+    init(tape: Tape<Scalar>, index: Int, generation: Int) {
         self.tape = tape
         self.index = index
+        self.generation = generation
     }
 
     /// The shape of the value.
-    public var shape: [Int] { tape.nodes[index].value.shape }
+    public var shape: [Int] { tape.node(of: self, in: "shape").value.shape }
     /// The value (see `Tape.value`).
     public var value: Tensor<Scalar> { tape.value(self) }
 }
 
-/// What a recorded operation did, and what its backward reads.
+/// What a recorded operation did, and what its backward reads: the one list of ops (see the top
+/// of this file). Inputs are positions on the tape.
 @usableFromInline
 enum Operation<Scalar: BLASScalar> {
     case input
@@ -211,12 +306,69 @@ enum Operation<Scalar: BLASScalar> {
     /// Normalised by the batch's statistics (training) or by the running ones (evaluation).
     case batchNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, usesBatchStatistics: Bool)
     case activation(input: Int, Activation)
+    case unary(input: Int, UnaryFunction)
     case elementwise(Int, Int, ElementwiseOperation)
-    case scale(input: Int, factor: Scalar)
+    /// A [rows, n] matrix combined with a [1, n] vector in every row.
+    case rowVector(matrix: Int, vector: Int, RowVectorOperation)
+    /// `factor * x + offset`.
+    case scalarAffine(input: Int, factor: Scalar, offset: Scalar)
     case matmul(Int, Int)
     /// The sum of all elements divided by `divisor` (1 for a sum, the count for a mean).
     case sum(input: Int, divisor: Scalar)
+    /// The sums along one axis divided by `divisor`: over rows to [1, n], over columns to [rows, 1].
+    case axisSum(input: Int, axis: Axis, divisor: Scalar)
     case meanSquaredError(prediction: Int)
+    /// An op written outside the library (`CustomOperation`).
+    case custom(any CustomOperation<Scalar>, inputs: OperationInputs)
+}
+
+/// Up to four tape positions, stored inline (no array, so recording allocates nothing).
+@usableFromInline
+struct OperationInputs {
+    static var capacity: Int { 4 }
+    @usableFromInline var count = 0
+    @usableFromInline var storage: (Int, Int, Int, Int) = (0, 0, 0, 0)
+
+    @usableFromInline init() {}
+    @usableFromInline init(_ a: Int) { (count, storage.0) = (1, a) }
+    @usableFromInline init(_ a: Int, _ b: Int) { (count, storage.0, storage.1) = (2, a, b) }
+
+    @usableFromInline
+    subscript(position: Int) -> Int {
+        get {
+            switch position {
+            case 0: storage.0
+            case 1: storage.1
+            case 2: storage.2
+            default: storage.3
+            }
+        }
+        set {
+            switch position {
+            case 0: storage.0 = newValue
+            case 1: storage.1 = newValue
+            case 2: storage.2 = newValue
+            default: storage.3 = newValue
+            }
+        }
+    }
+
+    @usableFromInline
+    mutating func append(_ index: Int) {
+        precondition(count < Self.capacity, "a custom operation takes at most \(Self.capacity) inputs")
+        self[count] = index
+        count &+= 1
+    }
+}
+
+/// Which inputs' rows each output row of an op reads: its `rowwise` inputs' row r only (output
+/// row r), and every row of its `whole` inputs. An op keeps a batch's rows apart when none of its
+/// `whole` inputs depends on the batch (they are parameters or constants).
+struct RowDependence {
+    var rowwise = OperationInputs()
+    var whole = OperationInputs()
+    /// What the op is, for the message when it mixes a batch's rows.
+    var what = ""
 }
 
 /// One recorded operation's buffers. `cache` holds what the backward needs beyond the inputs.
@@ -230,6 +382,8 @@ final class Node<Scalar: BLASScalar> {
     /// Whether a contribution of the running backward pass is in `gradient`; until then the
     /// buffer holds stale values (see `gradientToWrite` and `gradientToAddInto`).
     @usableFromInline var hasGradient = false
+    /// Scratch for `Tape.firstRowMixingOperation`: whether the value depends on the batch.
+    var dependsOnBatch = false
 
     init(shape: [Int]) {
         value = Tensor(uninitializedShape: shape)

@@ -18,7 +18,7 @@ import Testing
         let layer = RMSNorm<Double>(shape[1], affine: affine)
         layer.weight?.value = random([shape[1]], seed: 3, scale: 0.5).map { $0 + 1 }
         let x = random(shape, seed: 6, scale: 2).map { $0 + 1 }
-        let error = check.maxRelativeError(inputs: [x], parameters: layer.parameters) { layer($0[0]) }
+        let error = check.check(layer, input: x).worstRelativeError
         #expect(error < 1e-6, "affine \(affine): \(error)")
     }
 
@@ -35,7 +35,7 @@ import Testing
             // central differences have no truncation error at any step: a larger one keeps the
             // rounding of the loss (~1e-14 here, over 2 * 1e-6) from swamping small gradient entries.
             let check = training ? check : GradientCheck(step: 1e-3)
-            let error = check.maxRelativeError(inputs: [x], parameters: layer.parameters) { layer($0[0]) }
+            let error = check.check(layer, input: x).worstRelativeError
             #expect(error < 1e-6, "training \(training), affine \(affine): \(error)")
         }
     }
@@ -51,7 +51,7 @@ import Testing
         let batchNormBranch = Residual(Sequential<Double>(BatchNorm(width), Dense(width, width, generator: &generator), GELU()))
         let x = random([5, width], seed: 10)
         for (name, block) in [("pre-LN", preNorm), ("post-LN", postNorm), ("BatchNorm branch", batchNormBranch)] as [(String, any Layer<Double>)] {
-            let error = check.maxRelativeError(inputs: [x], parameters: block.parameters) { block($0[0]) }
+            let error = check.check(block, input: x).worstRelativeError
             #expect(error < 1e-6, "\(name): \(error)")
         }
     }

@@ -145,7 +145,7 @@ extension ModelConfig {
     static let keys = ["hiddenLayers", "width", "activation", "layerNorm", "layerNormAffine", "parameterization",
                        "weightInit", "biasInit", "weightStd", "biasStd"]
     /// Activations whose infinite-width kernel map TangentKernels provides.
-    static let analyticKernelActivations: [Activation] = [.relu, .gelu]
+    static let analyticKernelActivations = Activation.allCases.filter(\.hasAnalyticKernelMap)
 
     static func decode(_ object: ConfigObject?, context: DecodingContext) -> ModelConfig {
         guard let object else { return ModelConfig() }
