@@ -209,6 +209,7 @@ public enum ExperimentRunner {
             // Killed between writing metrics.json and removing the checkpoint: the run is whole.
             FileSystem.remove(folder + "/checkpoint.safetensors")
             progress.message("\(identifier(run)): already finished, kept as it is")
+            if let failure = UnusableResultsError(recordedIn: record.metrics) { throw failure }
             return record
         }
         switch run.config.precision {
@@ -239,6 +240,8 @@ public enum ExperimentRunner {
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
+        // Before a checkpoint replaces the parameters: what the results check compares the final loss with.
+        let initialLoss = trainer.evaluateLoss()
 
         let checkpointPath = folder + "/checkpoint.safetensors"
         let training = config.training
@@ -299,16 +302,19 @@ public enum ExperimentRunner {
 
         var extra: [JSONMember] = [JSONMember("stoppedEarly", .bool(trainer.epoch < training.epochs))]
         extra += rSquaredMembers(data, evaluate)
-        let record = RunRecord(
+        var record = RunRecord(
             metrics: RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                 threads: threads, wallTimeSeconds: wallTime(), lossCurve: lossCurve, finalTrainLoss: finalLoss,
                                 epochsRun: trainer.epoch, extrapolation: table, extra: extra),
             curve: predictionCurve(config, data: data, evaluate),
             trainingPoints: oneDimensionalPoints(data))
+        let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: training.learningRate, data: data)
+        record.metrics.extra += failure?.metricsMembers ?? []
         try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
         try record.write(folder: folder)
         FileSystem.remove(checkpointPath)
         FileSystem.remove(folder + "/metrics-partial.json")
+        if let failure { throw failure }
         return record
     }
 

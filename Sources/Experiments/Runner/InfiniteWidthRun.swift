@@ -24,13 +24,16 @@ enum InfiniteWidthRun {
             JSONMember("jitter", .number(regression.regression.jitter)),
         ]
         extra += try ExperimentRunner.rSquaredMembers(data, evaluate)
-        let record = RunRecord(
+        var record = RunRecord(
             metrics: RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                 threads: BLASRuntime.threadCount, wallTimeSeconds: monotonicSeconds() - start, lossCurve: [],
                                 finalTrainLoss: Double(trainLoss), epochsRun: 0, extrapolation: table, extra: extra),
             curve: try ExperimentRunner.predictionCurve(config, data: data, evaluate),
             trainingPoints: ExperimentRunner.oneDimensionalPoints(data))
+        let failure = ResultCheck.problem(in: record, initialLoss: nil, learningRate: nil, data: data)
+        record.metrics.extra += failure?.metricsMembers ?? []
         try record.write(folder: folder)
+        if let failure { throw failure }
         progress.message("\(ExperimentRunner.identifier(run)): infinite width, kernel regression on \(data.train.count) points (jitter \(regression.regression.jitter))")
         return record
     }

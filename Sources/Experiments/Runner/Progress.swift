@@ -78,7 +78,8 @@ func formatLoss(_ loss: Double) -> String {
 }
 
 func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
+    // Beyond 10^15 s (30 million years) an estimate means nothing, and Int could not hold it.
+    guard seconds.isFinite, abs(seconds) < 1e15 else { return "?" }
     let total = Int(seconds.rounded())
     return total >= 3600 ? "\(total / 3600)h\(total % 3600 / 60)m" : total >= 60 ? "\(total / 60)m\(total % 60)s" : "\(total)s"
 }
