@@ -19,8 +19,8 @@ public func lambdaGrid(from: Double, to: Double, perDecade: Int) -> [Double] {
 }
 
 /// The number of points ``lambdaGrid(from:to:perDecade:)`` returns, without building the grid:
-/// a `Double`, infinite rather than a trap for absurd arguments (from 1e-320 to 1e308 at 10^18
-/// a decade); NaN when the arguments describe no grid.
+/// a `Double`, so absurd arguments give a huge count rather than a trap (5.8e21 from 1e-320 to
+/// 1e308 at `Int.max` a decade); NaN when the arguments describe no grid.
 public func lambdaGridCount(from: Double, to: Double, perDecade: Int) -> Double {
     guard from > 0, to >= from, to.isFinite, perDecade > 0 else { return .nan }
     let (wholeSteps, endsOnTo) = lambdaGridSteps(from: from, to: to, perDecade: perDecade)

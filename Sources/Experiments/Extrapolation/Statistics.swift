@@ -15,8 +15,9 @@ public struct MeanWithInterval: Sendable, Equatable {
         count = values.count
         var mean = values.reduce(0, +) / Double(values.count)
         if mean.isInfinite && values.allSatisfy(\.isFinite) {
-            // The sum of finite values overflowed (1e308 + 1e308): their mean is still a Double.
-            mean = values.reduce(0) { $0 + $1 / Double(values.count) }
+            // The sum of finite values overflowed (1e308 + 1e308): their mean is still a Double,
+            // between the least and the greatest value (the rounded sum of fractions may stray past).
+            mean = min(max(values.reduce(0) { $0 + $1 / Double(values.count) }, values.min()!), values.max()!)
         }
         self.mean = mean
         guard values.count > 1 else {

@@ -46,15 +46,15 @@ public struct KernelHeatmap: Sendable {
         let columns = columnInputs.indices.filter { columnInputs[$0].isFinite }
         let shown = rows.flatMap { row in columns.map { values[row][$0] } }
         let (low, high) = KernelHeatmap.colorRange(shown)
-        // Cell edges halfway between inputs; the outer edges half a step beyond the ends. In halves
-        // and clamped to the Double range, so inputs near ±1e308 do not overflow.
+        // Cell edges halfway between inputs; the outer edges half a step beyond the ends, clamped to
+        // the Double range so inputs near ±1e308 do not overflow.
         func edges(_ inputs: [Double]) -> [Double] {
             let largest = Double.greatestFiniteMagnitude
             guard inputs.count > 1 else { return [max(inputs[0] - 0.5, -largest), min(inputs[0] + 0.5, largest)] }
-            let first = inputs[0] - (inputs[1] / 2 - inputs[0] / 2)
-            let last = inputs[inputs.count - 1] + (inputs[inputs.count - 1] / 2 - inputs[inputs.count - 2] / 2)
+            let first = inputs[0] - (midpoint(inputs[0], inputs[1]) - inputs[0])
+            let last = inputs[inputs.count - 1] + (inputs[inputs.count - 1] - midpoint(inputs[inputs.count - 2], inputs[inputs.count - 1]))
             var result = [min(max(first, -largest), largest)]
-            for index in 0..<(inputs.count - 1) { result.append(inputs[index] / 2 + inputs[index + 1] / 2) }
+            for index in 0..<(inputs.count - 1) { result.append(midpoint(inputs[index], inputs[index + 1])) }
             result.append(min(max(last, -largest), largest))
             return result
         }
@@ -119,13 +119,7 @@ public struct KernelHeatmap: Sendable {
     /// when they are equal (±0.5 around 0), within the Double range.
     static func colorRange(_ values: [Double]) -> (low: Double, high: Double) {
         let finite = values.filter(\.isFinite)
-        var low = finite.min() ?? 0
-        var high = finite.max() ?? 1
-        if high - low <= 1e-12 * max(abs(low), abs(high)) {
-            let margin = max(abs(low), abs(high)) == 0 ? 0.5 : max(abs(low), abs(high)) * 0.1
-            (low, high) = (max(low - margin, -.greatestFiniteMagnitude), min(high + margin, .greatestFiniteMagnitude))
-        }
-        return (low, high)
+        return widenedIfEqual(finite.min() ?? 0, finite.max() ?? 1)
     }
 
     /// A linear axis spanning the cell edges exactly (the cells fill the area), with ticks at round values.
@@ -140,8 +134,8 @@ public struct KernelHeatmap: Sendable {
     /// 256 levels; grey for non-finite values.
     static func color(_ value: Double, low: Double, high: Double) -> String {
         guard value.isFinite else { return "#bbbbbb" }
-        // In halves, so a range from -1e308 to 1e308 does not overflow; NaN (an empty range) is the low end.
-        let scaled = (value / 2 - low / 2) / (high / 2 - low / 2)
+        // NaN (an empty range) is the low end.
+        let scaled = fractionAlong(value, from: low, to: high)
         let fraction = scaled.isNaN ? 0 : min(1, max(0, scaled))
         let level = (fraction * 255).rounded() / 255
         let position = level * Double(viridisAnchors.count - 1)

@@ -80,20 +80,17 @@ struct AxisScale {
     /// (`2.5×10³⁸`) beyond.
     static func linear(covering values: [Double], targetTickCount: Int = 6) -> AxisScale {
         let finite = values.filter(\.isFinite)
-        var low = finite.min() ?? 0
-        var high = finite.max() ?? 1
+        let (low, high) = widenedIfEqual(finite.min() ?? 0, finite.max() ?? 1)
         let largest = Double.greatestFiniteMagnitude
-        // `high - low` may overflow to infinity (-1e308 ... 1e308): then the range is wide, not empty.
-        if high - low <= 1e-12 * max(abs(low), abs(high)) {
-            let margin = max(abs(low), abs(high)) == 0 ? 0.5 : max(abs(low), abs(high)) * 0.1
-            low = max(low - margin, -largest)
-            high = min(high + margin, largest)
-        }
         let tickCount = Double(max(targetTickCount, 2))
-        // Halves first: the span itself may overflow.
-        let step = niceStep((high / 2 - low / 2) / tickCount * 2)
-        let first = (low / step).rounded(.down)
-        let last = (high / step).rounded(.up)
+        let span = high - low
+        // In halves when the span itself overflows (-1e308 ... 1e308).
+        let step = niceStep(span.isFinite ? span / tickCount : (high / 2 - low / 2) / tickCount * 2)
+        var first = (low / step).rounded(.down)
+        var last = (high / step).rounded(.up)
+        // A quotient that underflowed to 0 (1e-251 / 2e307) must not leave a value off the axis.
+        if first * step > low { first -= 1 }
+        if last * step < high { last += 1 }
         let lower = max(first * step, -largest)
         let upper = min(last * step, largest)
         let tickValues = stride(from: first, through: last + 0.5, by: 1).prefix(1_000).map { $0 * step }
@@ -116,14 +113,17 @@ struct AxisScale {
         return AxisScale(kind: .linear, lower: lower, upper: upper, ticks: ticks)
     }
 
-    /// 1, 2 or 5 times a power of ten, at least `rough` (the largest Double when that overflows).
+    /// 1, 2 or 5 times a power of ten, at least `rough` (the largest Double when that overflows,
+    /// the smallest when `rough` is below it).
     static func niceStep(_ rough: Double) -> Double {
         guard rough > 0 && rough.isFinite else { return 1 }
-        let power = pow(10, log10(rough).rounded(.down))
-        for multiple in [1.0, 2, 5, 10] where multiple * power >= rough * (1 - 1e-9) {
-            return min(multiple * power, .greatestFiniteMagnitude)
+        let exponent = Int(log10(rough).rounded(.down))
+        // Multiplied in steps: 10^-324 alone is 0, but 5 * 10^-324 is the smallest subnormal.
+        for multiple in [1.0, 2, 5, 10] {
+            let candidate = timesPowerOfTen(multiple, exponent)
+            if candidate >= rough * (1 - 1e-9) { return max(min(candidate, .greatestFiniteMagnitude), .leastNonzeroMagnitude) }
         }
-        return min(10 * power, .greatestFiniteMagnitude)
+        return .greatestFiniteMagnitude
     }
 
     /// `10` with the exponent as a raised, smaller `<tspan>`: renders as 10².
@@ -142,8 +142,7 @@ struct AxisScale {
     /// The pixel of a data value (values outside the range map outside the area).
     func pixel(_ value: Double) -> Double {
         switch kind {
-        // Halves, so a range from -1e308 to 1e308 does not overflow; exact otherwise.
-        case .linear: pixelStart + (value / 2 - lower / 2) / (upper / 2 - lower / 2) * (pixelEnd - pixelStart)
+        case .linear: pixelStart + fractionAlong(value, from: lower, to: upper) * (pixelEnd - pixelStart)
         case .logarithmic: pixel(decade: log10(value))
         }
     }
@@ -157,6 +156,29 @@ struct AxisScale {
     func canShow(_ value: Double) -> Bool {
         value.isFinite && (kind == .linear || value > 0)
     }
+}
+
+/// `low...high`, widened when the two are (nearly) equal to 10% of their size either side (±0.5
+/// around 0, at least the smallest Double), within the Double range: a range to draw in.
+func widenedIfEqual(_ low: Double, _ high: Double) -> (low: Double, high: Double) {
+    // `high - low` may overflow to infinity (-1e308 ... 1e308): then the range is wide, not empty.
+    guard high - low <= 1e-12 * max(abs(low), abs(high)) else { return (low, high) }
+    let size = max(abs(low), abs(high))
+    let margin = size == 0 ? 0.5 : max(size * 0.1, .leastNonzeroMagnitude)
+    return (max(low - margin, -.greatestFiniteMagnitude), min(high + margin, .greatestFiniteMagnitude))
+}
+
+/// `(value - low) / (high - low)`, in halves when a difference overflows (a range from -1e308 to
+/// 1e308), so that it is finite for every finite value in a finite range.
+func fractionAlong(_ value: Double, from low: Double, to high: Double) -> Double {
+    let direct = (value - low) / (high - low)
+    return direct.isFinite ? direct : (value / 2 - low / 2) / (high / 2 - low / 2)
+}
+
+/// Halfway between `a` and `b`, without overflow.
+func midpoint(_ a: Double, _ b: Double) -> Double {
+    let direct = (a + b) / 2
+    return direct.isFinite ? direct : a / 2 + b / 2
 }
 
 /// The points a plot could not draw, counted so that a note on the plot says so: a value left
