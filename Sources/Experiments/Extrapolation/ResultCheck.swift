@@ -84,4 +84,16 @@ public enum ResultCheck {
         }
         return nil
     }
+
+    /// A problem with a kernel matrix `train ntk` computed (after writing it, NaN entries and all):
+    /// entries that are NaN or infinite, or nil when every entry is a number.
+    public static func problem(inKernel kernel: Tensor<Double>) -> UnusableResultsError? {
+        let values = kernel.scalars
+        guard let first = values.firstIndex(where: { !$0.isFinite }) else { return nil }
+        let columns = max(kernel.shape.last ?? 1, 1)
+        return UnusableResultsError(
+            "the kernel is not finite at \(values.filter { !$0.isFinite }.count) of \(values.count) entries (the first at row "
+                + "\(first / columns + 1), column \(first % columns + 1): \(compact(values[first]))): the points are too large for "
+                + "float64 arithmetic in the network. Use points of smaller magnitude")
+    }
 }
