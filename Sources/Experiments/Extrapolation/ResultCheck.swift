@@ -33,6 +33,26 @@ public enum ResultCheck {
     /// after 5 epochs. Below the limit a run reports its (bad) results as they are.
     public static let lossGrowthLimit = 1e10
 
+    /// The problem with a run whose training loss is NaN or infinite before its first step: the
+    /// data (or the initial weights) are too large for the arithmetic; no learning rate is to blame.
+    public static func problem<Scalar>(atInitialisation loss: Double, data: ExperimentData<Scalar>,
+                                       config: ExperimentConfig) -> UnusableResultsError? {
+        guard !loss.isFinite else { return nil }
+        let inputs = data.train.inputs.scalars.map { Swift.abs(Double($0)) }.max() ?? 0
+        let targets = data.train.targets.scalars.map { Swift.abs(Double($0)) }.max() ?? 0
+        let sizes = "inputs up to \(compact(inputs)) in size, targets up to \(compact(targets))"
+        let hint: String
+        if inputs < 1e6 && targets < 1e6 {
+            hint = "the network's initial outputs overflow. Lower model.weightStd and model.biasStd"
+        } else if case .synthetic = config.data {
+            hint = "the training data are too large for the network's arithmetic. Narrow data.domain"
+        } else {
+            hint = "the training data are too large for the network's arithmetic. Rescale the columns, or set data.standardize to true"
+        }
+        return UnusableResultsError("the training loss at initialisation is \(compact(loss)), before any step "
+            + "(\(config.precision.rawValue); \(sizes)): \(hint)")
+    }
+
     /// The first problem with a finished run's results, or nil when every number is usable.
     /// - Parameters:
     ///   - record: the run's metrics (loss, extrapolation table, R² members) and prediction curve.

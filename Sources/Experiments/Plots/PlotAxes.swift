@@ -168,19 +168,6 @@ func widenedIfEqual(_ low: Double, _ high: Double) -> (low: Double, high: Double
     return (max(low - margin, -.greatestFiniteMagnitude), min(high + margin, .greatestFiniteMagnitude))
 }
 
-/// `(value - low) / (high - low)`, in halves when a difference overflows (a range from -1e308 to
-/// 1e308), so that it is finite for every finite value in a finite range.
-func fractionAlong(_ value: Double, from low: Double, to high: Double) -> Double {
-    let direct = (value - low) / (high - low)
-    return direct.isFinite ? direct : (value / 2 - low / 2) / (high / 2 - low / 2)
-}
-
-/// Halfway between `a` and `b`, without overflow.
-func midpoint(_ a: Double, _ b: Double) -> Double {
-    let direct = (a + b) / 2
-    return direct.isFinite ? direct : a / 2 + b / 2
-}
-
 /// The points a plot could not draw, counted so that a note on the plot says so: a value left
 /// out is never left out silently.
 struct OmittedPoints {

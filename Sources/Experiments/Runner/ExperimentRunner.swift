@@ -242,6 +242,7 @@ public enum ExperimentRunner {
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
         // Before a checkpoint replaces the parameters: what the results check compares the final loss with.
         let initialLoss = trainer.evaluateLoss()
+        if let problem = ResultCheck.problem(atInitialisation: initialLoss, data: data, config: config) { throw problem }
 
         let checkpointPath = folder + "/checkpoint.safetensors"
         let training = config.training

@@ -70,12 +70,7 @@ public enum KernelCommand {
             guard count >= 1, count <= 100_000, from.isFinite, to.isFinite else {
                 throw UsageError("--grid expects FROM:TO:POINTS with finite bounds and 1 to 100000 points")
             }
-            // From -1e308 to 1e308 the step overflows: then in weights of the two ends.
-            let values = (0..<count).map { index -> Double in
-                let t = count == 1 ? 0 : Double(index) / Double(count - 1)
-                let point = from + (to - from) * t
-                return point.isFinite ? point : from * (1 - t) + to * t
-            }
+            let values = (0..<count).map { count == 1 ? from : interpolate(from: from, to: to, step: $0, of: count - 1) }
             return Tensor(shape: [count, 1], scalars: values)
         case let .file(path):
             return try readPoints(path)
