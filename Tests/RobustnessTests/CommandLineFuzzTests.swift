@@ -225,7 +225,7 @@ func checkOutcome(_ outcome: InProcessOutcome, output: String, label: String) {
     static let configCases = 1_000
     static let csvCases = 1_000
     /// Of each kind, this many cases also run as `train` child processes.
-    static let childSample = 30
+    static let childSample = 50
 
     /// The config cases' texts, and for each whether this process runs it (it is refused, or its work fits the budget).
     static func configCase(_ index: Int, csvPath: String) -> String {
@@ -335,5 +335,57 @@ func checkOutcome(_ outcome: InProcessOutcome, output: String, label: String) {
             }
         }
         print("command-line fuzz: \(2 * Self.childSample) cases as child processes, \(tally) (\(Int(monotonicSeconds() - start)) s)")
+    }
+
+    /// Hostile command lines: thread counts, shards, output folders that are files, kernel
+    /// folders or read-only, missing and wrong arguments. Each as a child process: no signal, the
+    /// exit code given, and a message (the error, or the report).
+    @Test(.timeLimit(.minutes(2))) func mutatedCommandLinesEndWithADocumentedExitCode() throws {
+        let start = monotonicSeconds()
+        var tally = ExitTally()
+        try withFuzzFolder { folder in
+            let seeds = runnableConfigSeeds(csvPath: folder + "/small.csv")
+            try AtomicFile.write(seeds[0], to: folder + "/tiny.json")
+            try AtomicFile.write(seeds[1], to: folder + "/sweep.json")
+            try AtomicFile.write("not a folder", to: folder + "/afile")
+            let tiny = ["--config", "tiny.json", "--quiet", "--blas-core", "keep"]
+            let sweep = ["--config", "sweep.json", "--quiet", "--blas-core", "keep"]
+            var cases: [(arguments: [String], exitCode: Int32)] = [
+                (tiny + ["--threads", "0"], 2), (tiny + ["--threads", "-1"], 2), (tiny + ["--threads", "two"], 2),
+                (tiny + ["--threads", "99999999999999999999"], 2), (tiny + ["--threads", "100000", "--output", "many-threads"], 0),
+                (sweep + ["--threads", "100000", "--output", "many-threads-sweep"], 0),
+                (sweep + ["--shard", "0/0"], 2), (sweep + ["--shard", "5/3"], 2), (sweep + ["--shard", "1/0"], 2),
+                (sweep + ["--shard", "-1/3"], 2), (sweep + ["--shard", "1/3/4"], 2), (sweep + ["--shard", "x"], 2),
+                (sweep + ["--shard", "2/3", "--output", "shard-2"], 0), (sweep + ["--shard", "9/1000"], 2), (tiny + ["--shard", "2/2"], 2),
+                (tiny + ["--output", "afile"], 1), (tiny + ["--output", "afile/run"], 1), (tiny + ["--output", "/proc"], 2),
+                (tiny + ["--output", "/proc/finitewidth-fuzz/run"], 1), (tiny + ["--output", "/sys/finitewidth-fuzz"], 1),
+                (tiny + ["--output"], 2), (["--config", "missing.json", "--blas-core", "keep"], 2), (["--config", ".", "--blas-core", "keep"], 2),
+                ([], 2), (tiny + ["--resume"], 2), (tiny + ["--init-from", "missing.safetensors", "--output", "init"], 2), (tiny + ["--bogus"], 2),
+                (["--config", "tiny.json", "--blas-core", "maybe"], 2), (["merge"], 2), (["merge", "nowhere", "--output", "merged"], 2),
+                (["ntk", "--config", "tiny.json", "--grid=1:0:0", "--out", "k.csv"], 2),
+                (["ntk", "--config", "tiny.json", "--grid=nan:1:5", "--out", "k.csv"], 2),
+                (["ntk", "--config", "tiny.json", "--grid=-1e308:1e308:5", "--empirical", "--out", "k.csv"], 1),
+                (["ntk", "--config", "tiny.json", "--grid=-3:3:5", "--empirical", "--heatmap", "k.svg"], 0),
+            ]
+            // A folder train may not write to: read-only to the user, or a read-only file system for root.
+            let unwritable = folder + "/read-only"
+            try FileSystem.createFolder(unwritable)
+            let madeUnwritable = getuid() == 0 ? mount("tmpfs", unwritable, "tmpfs", UInt(MS_RDONLY), "size=16k") == 0
+                : chmod(unwritable, 0o555) == 0
+            defer { if getuid() == 0 { umount(unwritable) } }
+            if madeUnwritable {
+                cases += [(tiny + ["--output", unwritable], 1), (tiny + ["--output", unwritable + "/run"], 1)]
+            }
+            for (arguments, expected) in cases {
+                let result = try runTrain(arguments, in: folder, timeout: 60)
+                #expect(!result.killedBySignal, "\(arguments): \(result)")
+                #expect(result.exitCode == expected, "\(arguments): \(result)")
+                if let code = result.exitCode { tally.add(code) }
+                let message = result.exitCode == 0 ? result.standardOutput : result.standardError
+                #expect(message.trimmingCharacters(in: .whitespacesAndNewlines).count > 5, "\(arguments): no message: \(result)")
+            }
+            print("command-line fuzz: \(cases.count) hostile command lines as child processes\(madeUnwritable ? "" : " (no read-only folder here)"), "
+                  + "\(tally) (\(Int(monotonicSeconds() - start)) s)")
+        }
     }
 }

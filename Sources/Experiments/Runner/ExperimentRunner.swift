@@ -79,6 +79,9 @@ public enum ExperimentRunner {
             throw UsageError("--init-from \(initFrom): no such file")
         }
         let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        if let shard = options.shard, selected.isEmpty {
+            throw UsageError("--shard \(shard) selects no run: the plan has \(plan.runs.count) run(s), so at most \(plan.runs.count) shards")
+        }
         let separateFolders = usesRunFolders(plan, options)
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         try checkDataFiles(selected)
