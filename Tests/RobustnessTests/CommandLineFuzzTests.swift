@@ -227,19 +227,21 @@ func checkOutcome(_ outcome: InProcessOutcome, output: String, label: String) {
     /// Of each kind, this many cases also run as `train` child processes.
     static let childSample = 50
 
-    /// The config cases' texts, and for each whether this process runs it (it is refused, or its work fits the budget).
-    static func configCase(_ index: Int, csvPath: String) -> String {
+    /// Config case `index`: a mutated runnable config (its CSV seed reads `small.csv` in `folder`).
+    static func prepareConfigCase(_ index: Int, in folder: String) throws -> String {
+        try AtomicFile.write(smallCSV, to: folder + "/small.csv")
         var random = FuzzRandom(seed: 0xF022_C0DE, case: index)
-        return random.runnableMutatedConfig(csvPath: csvPath)
+        return random.runnableMutatedConfig(csvPath: folder + "/small.csv")
     }
 
-    static func csvCase(_ index: Int, csvPath: String) -> (csv: String, config: String) {
+    /// CSV case `index`: a mutated CSV file written to `folder`/data.csv, and a config training on it.
+    static func prepareCSVCase(_ index: Int, in folder: String) throws -> String {
         var random = FuzzRandom(seed: 0xF022_C5F, case: index)
         let csv = random.mutatedCSVFile()
-        let columns = (try? CSVTable(text: csv, file: csvPath).columnNames) ?? csv.split(separator: "\n").first.map {
-            $0.split(separator: ",").map(String.init)
-        } ?? ["a"]
-        return (csv, random.csvRunConfig(path: csvPath, columns: columns))
+        try AtomicFile.write(csv, to: folder + "/data.csv")
+        let columns = (try? CSVTable(text: csv, file: "data.csv").columnNames)
+            ?? csv.split(separator: "\n").first.map { $0.split(separator: ",").map(String.init) } ?? ["a"]
+        return random.csvRunConfig(path: folder + "/data.csv", columns: columns)
     }
 
     /// Runs one case in this process unless its plan is too much work; returns nil when skipped.
@@ -253,50 +255,38 @@ func checkOutcome(_ outcome: InProcessOutcome, output: String, label: String) {
         return InProcessOutcome.train(config: path, output: folder + "/out")
     }
 
-    @Test(.timeLimit(.minutes(2))) func mutatedConfigsEndWithADocumentedExitCode() throws {
+    /// Runs cases `0..<count` of a kind in this process, each in a folder of its own, and checks each outcome.
+    static func runInProcess(_ count: Int, kind: String, prepare: (Int, String) throws -> String) throws -> ExitTally {
         let start = monotonicSeconds()
         var tally = ExitTally()
         try withFuzzFolder { root in
-            try AtomicFile.write(smallCSV, to: root + "/small.csv")
-            for index in 0..<Self.configCases {
+            for index in 0..<count {
                 let folder = root + "/case-\(index)"
                 try FileSystem.createFolder(folder)
-                guard let outcome = try Self.runCase(config: Self.configCase(index, csvPath: root + "/small.csv"), in: folder) else {
+                defer { try? FileManager.default.removeItem(atPath: folder) }
+                guard let outcome = try runCase(config: prepare(index, folder), in: folder) else {
                     tally.notRun += 1
                     continue
                 }
                 tally.add(outcome.exitCode)
-                checkOutcome(outcome, output: folder + "/out", label: "config case \(index)")
-                try? FileManager.default.removeItem(atPath: folder)
+                checkOutcome(outcome, output: folder + "/out", label: "\(kind) case \(index)")
+                if outcome.exitCode == 2 {
+                    // Refused before any work, naming the file (or the option) at fault: "error: <what>: <problem>".
+                    #expect(outcome.message.dropFirst("error: ".count).contains(": "), "\(kind) case \(index): \(outcome)")
+                }
             }
         }
-        print("command-line fuzz: \(Self.configCases) mutated configs in process, \(tally) (\(Int(monotonicSeconds() - start)) s)")
+        print("command-line fuzz: \(count) mutated \(kind) files in process, \(tally) (\(Int(monotonicSeconds() - start)) s)")
+        return tally
+    }
+
+    @Test(.timeLimit(.minutes(2))) func mutatedConfigsEndWithADocumentedExitCode() throws {
+        let tally = try Self.runInProcess(Self.configCases, kind: "config", prepare: Self.prepareConfigCase)
         #expect((tally.counts[0] ?? 0) > 50 && (tally.counts[2] ?? 0) > 300)
     }
 
     @Test(.timeLimit(.minutes(2))) func mutatedCSVFilesEndWithADocumentedExitCode() throws {
-        let start = monotonicSeconds()
-        var tally = ExitTally()
-        try withFuzzFolder { root in
-            for index in 0..<Self.csvCases {
-                let folder = root + "/case-\(index)"
-                try FileSystem.createFolder(folder)
-                let (csv, config) = Self.csvCase(index, csvPath: folder + "/data.csv")
-                try AtomicFile.write(csv, to: folder + "/data.csv")
-                guard let outcome = try Self.runCase(config: config, in: folder) else {
-                    tally.notRun += 1
-                    continue
-                }
-                tally.add(outcome.exitCode)
-                checkOutcome(outcome, output: folder + "/out", label: "csv case \(index)")
-                if outcome.exitCode == 2 {
-                    // Refused before any work, naming the file or the config.
-                    #expect(outcome.message.contains("data.csv") || outcome.message.contains("config.json"), "csv case \(index): \(outcome)")
-                }
-                try? FileManager.default.removeItem(atPath: folder)
-            }
-        }
-        print("command-line fuzz: \(Self.csvCases) mutated CSV files in process, \(tally) (\(Int(monotonicSeconds() - start)) s)")
+        let tally = try Self.runInProcess(Self.csvCases, kind: "CSV", prepare: Self.prepareCSVCase)
         #expect((tally.counts[0] ?? 0) > 50 && (tally.counts[2] ?? 0) > 100)
     }
 
@@ -306,31 +296,23 @@ func checkOutcome(_ outcome: InProcessOutcome, output: String, label: String) {
         let start = monotonicSeconds()
         var tally = ExitTally()
         try withFuzzFolder { root in
-            try AtomicFile.write(smallCSV, to: root + "/small.csv")
-            var cases: [(label: String, folder: String, config: String)] = []
-            // Spread over the case numbers; CSV cases write their data file first.
-            for index in stride(from: 0, to: Self.configCases, by: Self.configCases / Self.childSample).prefix(Self.childSample) {
-                cases.append(("config case \(index)", root + "/config-\(index)", Self.configCase(index, csvPath: root + "/small.csv")))
-            }
-            for index in stride(from: 0, to: Self.csvCases, by: Self.csvCases / Self.childSample).prefix(Self.childSample) {
-                let folder = root + "/csv-\(index)"
-                try FileSystem.createFolder(folder)
-                let (csv, config) = Self.csvCase(index, csvPath: folder + "/data.csv")
-                try AtomicFile.write(csv, to: folder + "/data.csv")
-                cases.append(("csv case \(index)", folder, config))
-            }
-            for (label, folder, config) in cases {
-                try FileSystem.createFolder(folder)
-                guard let expected = try Self.runCase(config: config, in: folder) else { tally.notRun += 1; continue }
-                let result = try runTrain(["--config", "config.json", "--output", "child", "--threads", "1", "--quiet", "--blas-core", "keep"],
-                                          in: folder, timeout: 60)
-                #expect(!result.killedBySignal, "\(label): \(result)")
-                #expect(result.exitCode == expected.exitCode, "\(label): in process \(expected), as a child \(result)")
-                if let code = result.exitCode { tally.add(code) }
-                if result.exitCode != 0 {
-                    #expect(result.standardError.hasPrefix("error: "), "\(label): \(result)")
-                } else {
-                    #expect(!result.standardOutput.isEmpty, "\(label): \(result)")
+            let kinds: [(kind: String, count: Int, prepare: (Int, String) throws -> String)] = [
+                ("config", Self.configCases, Self.prepareConfigCase), ("CSV", Self.csvCases, Self.prepareCSVCase),
+            ]
+            for (kind, count, prepare) in kinds {
+                // Spread over the case numbers.
+                for index in stride(from: 0, to: count, by: count / Self.childSample).prefix(Self.childSample) {
+                    let label = "\(kind) case \(index)"
+                    let folder = root + "/\(kind)-\(index)"
+                    try FileSystem.createFolder(folder)
+                    guard let expected = try Self.runCase(config: prepare(index, folder), in: folder) else { tally.notRun += 1; continue }
+                    let result = try runTrain(["--config", "config.json", "--output", "child", "--threads", "1", "--quiet", "--blas-core", "keep"],
+                                              in: folder, timeout: 60)
+                    #expect(!result.killedBySignal, "\(label): \(result)")
+                    #expect(result.exitCode == expected.exitCode, "\(label): in process \(expected), as a child \(result)")
+                    if let code = result.exitCode { tally.add(code) }
+                    let message = result.exitCode == 0 ? result.standardOutput : result.standardError
+                    #expect(result.exitCode == 0 ? !message.isEmpty : message.hasPrefix("error: "), "\(label): \(result)")
                 }
             }
         }
