@@ -335,6 +335,8 @@ func checkOutcome(_ outcome: InProcessOutcome, output: String, label: String) {
             var cases: [(arguments: [String], exitCode: Int32)] = [
                 (tiny + ["--threads", "0"], 2), (tiny + ["--threads", "-1"], 2), (tiny + ["--threads", "two"], 2),
                 (tiny + ["--threads", "99999999999999999999"], 2), (tiny + ["--threads", "100000", "--output", "many-threads"], 0),
+                // More than an Int32 holds: OpenBLAS's thread count used to trap converting it.
+                (tiny + ["--threads", "9999999999", "--output", "too-many-threads"], 0),
                 (sweep + ["--threads", "100000", "--output", "many-threads-sweep"], 0),
                 (sweep + ["--shard", "0/0"], 2), (sweep + ["--shard", "5/3"], 2), (sweep + ["--shard", "1/0"], 2),
                 (sweep + ["--shard", "-1/3"], 2), (sweep + ["--shard", "1/3/4"], 2), (sweep + ["--shard", "x"], 2),

@@ -42,7 +42,7 @@ public final class ProgressReporter: Sendable {
             let rate = Double(state.doneEpochs) / max(elapsed, 1e-9)
             let remaining = Double(state.totalEpochs - state.doneEpochs) / max(rate, 1e-9)
             let text = "[\(state.finishedRuns)/\(state.totalRuns) runs done] \(run): epoch \(epoch)/\(epochs), loss \(formatLoss(loss)), "
-                + "\(Int(rate.rounded())) steps/s, ETA \(formatDuration(remaining))"
+                + "\(compact(rate.rounded(), digits: 6)) steps/s, ETA \(formatDuration(remaining))"
             if isTerminal {
                 guard now - state.lastDraw > 0.1 || epoch == epochs else { return nil }
                 state.lastDraw = now
