@@ -244,7 +244,10 @@ func drawAxes(_ svg: inout SVGWriter, area: PlotArea, x: AxisScale, y: AxisScale
     }
     svg.rect(x: area.left, y: area.top, width: area.width, height: area.height, fill: "none", stroke: "#444444")
     svg.text(xLabel, x: area.left + area.width / 2, y: area.bottom + 48, size: 13, anchor: "middle")
-    svg.text(yLabel, x: area.left - 58, y: area.top + area.height / 2, size: 13, anchor: "middle", rotation: -90)
+    // Clear of the widest tick label (2.5×10³⁸ is wider than 10), but inside the image.
+    let widestLabel = y.ticks.map { estimatedTextWidth(withoutMarkup($0.label), size: 12) }.max() ?? 0
+    svg.text(yLabel, x: max(area.left - max(58, widestLabel + 26), 14), y: area.top + area.height / 2, size: 13, anchor: "middle",
+             rotation: -90)
 }
 
 /// The legend as a boxed list starting at (`x`, `y`); returns the box's bottom edge.
@@ -275,6 +278,22 @@ func drawLegend(_ svg: inout SVGWriter, entries: [LegendEntry], x: Double, y: Do
         top += rowHeight(entry)
     }
     return y + height
+}
+
+/// The characters of SVG text markup a reader sees: tags dropped, an entity counted as one.
+func withoutMarkup(_ markup: String) -> String {
+    var text = ""
+    var inTag = false, inEntity = false
+    for character in markup {
+        switch character {
+        case "<": inTag = true
+        case ">": inTag = false
+        case "&" where !inTag: inEntity = true; text.append("?")
+        case ";" where inEntity: inEntity = false
+        default: if !inTag && !inEntity { text.append(character) }
+        }
+    }
+    return text
 }
 
 /// A rough width of `text` in pixels at `size`, for sizing legends (DejaVu Sans averages ~0.55 em).
