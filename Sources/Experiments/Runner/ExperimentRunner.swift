@@ -243,8 +243,9 @@ public enum ExperimentRunner {
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
-        // Before a checkpoint replaces the parameters: what the results check compares the final loss with.
-        let initialLoss = trainer.evaluateLoss()
+        // Before a checkpoint replaces the parameters: what the results check compares the final loss
+        // with. On a tape of its own, freed here: the trainer's tapes keep their batch-sized buffers.
+        let initialLoss = Double((model(data.train.inputs) - data.train.targets).map { $0 * $0 }.mean())
         if let problem = ResultCheck.problem(atInitialisation: initialLoss, data: data, config: config) { throw problem }
 
         let checkpointPath = folder + "/checkpoint.safetensors"
