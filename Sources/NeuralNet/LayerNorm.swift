@@ -64,6 +64,21 @@ func scaledScalar<Scalar: BLASScalar>(_ dy: UnsafePointer<Scalar>, by weight: Un
     return dy[j]
 }
 
+/// The mean and `1 / sqrt(var + eps)` of a row whose plain sums overflow, from the row divided by
+/// its largest magnitude `a`: `var = a^2 * v` with `v` the scaled variance, so
+/// `rstd = 1 / (a * sqrt(v + eps / a^2))`, all finite. NaN for a row holding NaN or infinity.
+func layerNormStatisticsScaled<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, count n: Int, epsilon: Scalar) -> (mean: Scalar, rstd: Scalar) {
+    var largest: Scalar = 0
+    for j in 0..<n { largest = Swift.max(largest, Swift.abs(x[j])) }
+    guard largest.isFinite && largest > 0 else { return (.nan, .nan) }
+    var sum: Scalar = 0
+    for j in 0..<n { sum += x[j] / largest }
+    let scaledMean = sum / Scalar(n)
+    var squares: Scalar = 0
+    for j in 0..<n { squares += (x[j] / largest - scaledMean) * (x[j] / largest - scaledMean) }
+    return (scaledMean * largest, 1 / (largest * Scalar.sqrt(squares / Scalar(n) + epsilon / largest / largest)))
+}
+
 /// Forward: writes `out`, and `mean[i]`, `rstd[i]` for each row (what the backward needs).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
@@ -77,10 +92,13 @@ func layerNormForward<Scalar: BLASScalar>(
     for i in 0..<m {
         let x = input + i &* n
         let y = out + i &* n
-        let mu = laneSum(x, count: n) / count
+        var mu = laneSum(x, count: n) / count
         // Two passes (mean, then squared deviations) as PyTorch does: stable for large offsets.
         let squares = laneSumOfSquaredDeviations(x, count: n, from: mu)
-        let s = 1 / Scalar.sqrt(squares / count + epsilon)
+        var s = 1 / Scalar.sqrt(squares / count + epsilon)
+        // Entries beyond sqrt(greatest) (1e154 in Double) overflow the squares: rstd would be 0 and
+        // the row's output silently beta. Such rows (rare: lambda * x far out) take a scaled path.
+        if !squares.isFinite { (mu, s) = layerNormStatisticsScaled(x, count: n, epsilon: epsilon) }
         mean[i] = mu
         rstd[i] = s
         var j = 0

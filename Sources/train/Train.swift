@@ -36,20 +36,11 @@ struct Train: ParsableCommand {
 func exitingOnFailure(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as ConfigError {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode(2)
-    } catch let error as UsageError {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode(2)
-    } catch let error as RunFailures {
-        writeStandardError("error: \(error.failures.count) run(s) failed:\n\(error)\n")
-        throw ExitCode(1)
     } catch let error as ExitCode {
         throw error
     } catch {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode(1)
+        writeStandardError(CommandFailure.message(for: error))
+        throw ExitCode(CommandFailure.exitCode(for: error))
     }
 }
 

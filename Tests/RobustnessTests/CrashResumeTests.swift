@@ -49,8 +49,10 @@ import TestSupport
             #expect(runFolderProblems(killed, allowTemporaries: false).isEmpty)
             #expect(filesBelow(killed) == filesBelow(folder + "/reference"))
             for name in Self.exactFiles {
-                let same = contentsOrNil(killed + "/" + name) == contentsOrNil(folder + "/reference/" + name)
-                #expect(same, "\(name) differs from the uninterrupted run's")
+                // Both must exist: two missing files would compare equal.
+                let resumedBytes = try #require(contentsOrNil(killed + "/" + name), "\(name) is missing from the resumed run")
+                let referenceBytes = try #require(contentsOrNil(folder + "/reference/" + name), "\(name) is missing from the reference run")
+                #expect(resumedBytes == referenceBytes, "\(name) differs from the uninterrupted run's")
             }
             #expect(try metricsWithoutWallTime(killed + "/metrics.json") == metricsWithoutWallTime(folder + "/reference/metrics.json"))
         }

@@ -71,13 +71,15 @@ public struct CurveConfig: Sendable, Equatable {
     public var inputs: [Double] {
         guard points > 1 else { return [from] }
         return (0..<points).map { index in
-            index == points - 1 ? to : from + (to - from) * Double(index) / Double(points - 1)
+            index == points - 1 ? to : interpolate(from: from, to: to, step: index, of: points - 1)
         }
     }
 
     /// The default for a 1-D training interval: ten times as wide, around the same centre.
     public static func around(_ domain: Interval) -> CurveConfig {
-        CurveConfig(from: domain.midpoint - 5 * domain.width, to: domain.midpoint + 5 * domain.width)
+        // Clamped: around a domain near ±1e308 ten times as wide is past the largest Double.
+        CurveConfig(from: clampedToFinite(midpoint(domain.lower, domain.upper) - 5 * domain.width),
+                    to: clampedToFinite(midpoint(domain.lower, domain.upper) + 5 * domain.width))
     }
 }
 

@@ -31,7 +31,9 @@ public struct MemoryEstimate: Sendable {
         case .synthetic(let synthetic): Double(trainingSamples ?? synthetic.trainSize)
         case .csv: Double(trainingSamples ?? 0)
         }
-        let gridSize = Double(config.evaluation.lambdas.values.count)
+        // Counted, not built: a grid in an unchecked config may be absurdly long.
+        let grid = config.evaluation.lambdas
+        let gridSize = lambdaGridCount(from: grid.from, to: grid.to, perDecade: grid.perDecade)
         let directions: Double = switch config.evaluation.directions {
         case .training: samples
         case .random(let count): Double(count)
@@ -71,7 +73,8 @@ public struct MemoryEstimate: Sendable {
         self.parts = parts
     }
 
-    /// A ``ConfigProblem`` naming the largest part and its key when the total exceeds `limitBytes`, or nil when it fits.
+    /// A ``ConfigProblem`` naming the largest part and its key when the total exceeds `limitBytes`
+    /// (or is not a finite number), or nil when it fits. A NaN limit is no limit.
     public func check(limitBytes: Double) -> ConfigProblem? {
         let total = totalBytes
         guard total > limitBytes || !total.isFinite else { return nil }
@@ -84,8 +87,11 @@ public struct MemoryEstimate: Sendable {
                 + "more than the \(MemoryEstimate.format(bytes: limitBytes)) available; lower \(largest.key)")
     }
 
-    /// `512 B`, `3.2 GiB`, `8.0 EiB`, or `10^25 B` beyond exbibytes.
+    /// `512 B`, `3.2 GiB`, `8.0 EiB`, `10^25 B` beyond exbibytes, `more than 10^308 B` for
+    /// infinity; never a trap (a negative count keeps its sign, NaN is "an unknown amount").
     public static func format(bytes: Double) -> String {
+        if bytes.isNaN { return "an unknown amount" }
+        if bytes < 0 { return "-" + format(bytes: -bytes) }
         guard bytes.isFinite else { return "more than 10^308 B" }
         if bytes < 1024 { return "\(Int(bytes)) B" }
         var value = bytes / 1024

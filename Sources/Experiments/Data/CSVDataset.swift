@@ -30,6 +30,9 @@ extension CSVDataConfig {
             let splitValues = try table.numbers(inColumn: table.columnIndex(named: split.column, requestedBy: "data.split.column"))
             let inDistribution = trainRows.filter { splitValues[$0] < split.below }
             testRows = trainRows.filter { splitValues[$0] >= split.below }
+            // The config allows [0, 1) only; a fraction built in code is checked here, not trusted to Int().
+            precondition(split.validationFraction >= 0 && split.validationFraction < 1,
+                         "CovariateShiftSplit: validationFraction must be in [0, 1), got \(split.validationFraction)")
             let validationCount = Int((split.validationFraction * Double(inDistribution.count)).rounded())
             var generator = Xoshiro256StarStar(seed: seed, stream: .split)
             let chosen = Set(generator.permutation(of: inDistribution.count).prefix(validationCount))

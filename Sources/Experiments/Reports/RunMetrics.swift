@@ -36,11 +36,14 @@ public struct RunMetrics: Sendable {
     public var infiniteWidth: InfiniteWidthFit?
     /// Why training stopped, for a run that diverged (`metrics-partial.json`).
     public var divergence: String?
+    /// Why a run that trained to its end failed all the same (``UnusableResultsError``): its
+    /// results are not numbers anyone can use. Written as `"status": "failed"` and `"error"`.
+    public var failure: String?
 
     public init(name: String, variant: String? = nil, seed: UInt64, precision: Precision, threads: Int,
                 wallTimeSeconds: Double, lossCurve: [LossRecord], finalTrainLoss: Double, epochsRun: Int,
                 extrapolation: ExtrapolationTable, stoppedEarly: Bool? = nil, rSquared: RSquaredBySplit = .init(),
-                infiniteWidth: InfiniteWidthFit? = nil, divergence: String? = nil) {
+                infiniteWidth: InfiniteWidthFit? = nil, divergence: String? = nil, failure: String? = nil) {
         self.name = name
         self.variant = variant
         self.seed = seed
@@ -55,6 +58,7 @@ public struct RunMetrics: Sendable {
         self.rSquared = rSquared
         self.infiniteWidth = infiniteWidth
         self.divergence = divergence
+        self.failure = failure
     }
 
     /// The metrics as JSON. The loss curve is two parallel lists (`epoch`, `loss`); the
@@ -91,6 +95,7 @@ public struct RunMetrics: Sendable {
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
         }
+        if let failure { members += [JSONMember("status", .string("failed")), JSONMember("error", .string(failure))] }
         return members
     }
 
@@ -188,7 +193,8 @@ extension RunMetrics {
                   rSquared: rSquared,
                   infiniteWidth: string("width") == "infinite"
                       ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
-                  divergence: string("status") == "diverged" ? string("error") ?? "" : nil)
+                  divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
+                  failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
     }
 }
 

@@ -73,6 +73,9 @@ public enum ExperimentRunner {
     public static func run(_ plan: ExperimentPlan, options: RunnerOptions, progress: ProgressReporter) throws -> ExperimentReport {
         let output = options.output
         let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        if let shard = options.shard, selected.isEmpty {
+            throw UsageError("--shard \(shard) selects no run: the plan has \(plan.runs.count) run(s), so at most \(plan.runs.count) shards")
+        }
         let separateFolders = usesRunFolders(plan, options)
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
         try checkBeforeAnyWork(plan, runs: selected, folders: folders, options: options)
@@ -125,6 +128,7 @@ public enum ExperimentRunner {
         if options.resume, let record = try? RunRecord.load(folder: folder) {
             // Killed between writing metrics.json and removing the checkpoint: the run is whole.
             FileSystem.remove(folder + "/checkpoint.safetensors")
+            if let failure = UnusableResultsError(recordedIn: record.metrics) { throw failure }
             progress.message("\(identifier(run)): already finished, kept as it is")
             return record
         }

@@ -16,6 +16,10 @@ enum FiniteWidthRun {
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
+        // Before a checkpoint replaces the parameters: what the results check compares the final loss
+        // with. On a tape of its own, freed here: the trainer's tapes keep their batch-sized buffers.
+        let initialLoss = Double((model(data.train.inputs) - data.train.targets).map { $0 * $0 }.mean())
+        if let problem = ResultCheck.problem(atInitialisation: initialLoss, data: data, config: config) { throw problem }
 
         let checkpointPath = folder + "/checkpoint.safetensors"
         let loop = TrainingLoop(trainer: trainer, schedule: .init(config.training), checkpointPath: checkpointPath)
@@ -47,11 +51,14 @@ enum FiniteWidthRun {
                                  threads: threads, wallTimeSeconds: loop.wallTimeSeconds, lossCurve: outcome.lossCurve,
                                  finalTrainLoss: outcome.finalLoss, epochsRun: outcome.epochsRun, extrapolation: table,
                                  stoppedEarly: outcome.stoppedEarly)
-        let record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
+        record.metrics.failure = failure?.description
         try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
         try record.write(folder: folder)
         FileSystem.remove(checkpointPath)
         FileSystem.remove(folder + "/metrics-partial.json")
+        if let failure { throw failure }
         return record
     }
 }

@@ -21,8 +21,11 @@ enum InfiniteWidthRun {
                                  threads: BLASRuntime.threadCount, wallTimeSeconds: monotonicSeconds() - start, lossCurve: [],
                                  finalTrainLoss: Double(trainLoss), epochsRun: 0, extrapolation: table,
                                  infiniteWidth: InfiniteWidthFit(kernel: "ntk", jitter: regression.regression.jitter))
-        let record = try RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        var record = try RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        let failure = ResultCheck.problem(in: record, initialLoss: nil, learningRate: nil, data: data)
+        record.metrics.failure = failure?.description
         try record.write(folder: folder)
+        if let failure { throw failure }
         progress.message("\(ExperimentRunner.identifier(run)): infinite width, kernel regression on \(data.train.count) points (jitter \(regression.regression.jitter))")
         return record
     }

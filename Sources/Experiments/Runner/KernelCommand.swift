@@ -60,6 +60,7 @@ public enum KernelCommand {
             try KernelHeatmap(rowInputs: x1.scalars, columnInputs: (x2 ?? x1).scalars, values: kernel.array2D, title: title)
                 .write(to: heatmap)
         }
+        if let failure = ResultCheck.problem(inKernel: kernel) { throw failure }
         return kernel.shape
     }
 
@@ -69,7 +70,7 @@ public enum KernelCommand {
             guard count >= 1, count <= 100_000, from.isFinite, to.isFinite else {
                 throw UsageError("--grid expects FROM:TO:POINTS with finite bounds and 1 to 100000 points")
             }
-            let values = (0..<count).map { count == 1 ? from : from + (to - from) * Double($0) / Double(count - 1) }
+            let values = (0..<count).map { count == 1 ? from : interpolate(from: from, to: to, step: $0, of: count - 1) }
             return Tensor(shape: [count, 1], scalars: values)
         case let .file(path):
             return try readPoints(path)
