@@ -296,6 +296,7 @@ extension ModelConfig {
         let smallest = trainingRows % size == 0 ? size : trainingRows % size
         guard smallest < 2 else { return nil }
         let batches = size == trainingRows ? "the full batch has \(trainingRows) row"
+            : size == 1 ? "every batch has 1 row"
             : "batches of \(size) from \(trainingRows) training rows leave a last batch of 1 row"
         return "\"batchNorm\" (model.normalization) normalises each feature over a batch's rows and needs at least 2 rows "
             + "in every training batch, but \(batches); choose another batch size"
