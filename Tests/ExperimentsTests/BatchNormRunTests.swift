@@ -53,4 +53,55 @@ import Testing
         for slope in slopes { #expect(abs(slope / slopes[0] - 1) < 1e-9, "\(slopes)") }
         #expect(abs(measured.extrapolation.growthExponent - 1) < 0.01)
     }
+
+    /// A training-mode BatchNorm couples the rows of a batch, so a trainer given threads keeps
+    /// each batch whole: the same bits as one thread, where a LayerNorm network's batches split.
+    @Test func trainerKeepsBatchNormBatchesWhole() throws {
+        func trainer(_ normalization: Normalization, threads: Int) -> Trainer<Double> {
+            var description = MLPDescription(inputSize: 2, width: 8, hiddenLayers: 2)
+            description.normalization = normalization
+            description.layerNormAfter = [0, 1]
+            var generator = Xoshiro256StarStar(seed: 3)
+            let model: Sequential<Double> = description.build(generator: &generator)
+            var data = Xoshiro256StarStar(seed: 4)
+            let inputs = Tensor<Double>.randomUniform([64, 2], low: -1, high: 1, using: &data)
+            let targets = Tensor<Double>.randomUniform([64, 1], low: -1, high: 1, using: &data)
+            return Trainer(model: model, optimizer: Adam(parameters: model.parameters, learningRate: 0.01), inputs: inputs,
+                           targets: targets, batchSize: 32, generator: Xoshiro256StarStar(seed: 5), threads: threads)
+        }
+        let (one, four) = (trainer(.batchNorm, threads: 1), trainer(.batchNorm, threads: 4))
+        #expect(!four.splitsBatches)
+        for _ in 0..<5 { #expect(try one.runEpoch() == four.runEpoch()) }
+        #expect(one.model.stateDict.mapValues(\.scalars) == four.model.stateDict.mapValues(\.scalars))
+        // The same network with LayerNorm splits its batches wherever the machine has a second core.
+        let cores = DataParallelTraining<Double>.threadsWorthUsing(available: 4, rows: 32, parameters: one.optimizer.parameters)
+        #expect(trainer(.layerNorm, threads: 4).splitsBatches == (cores > 1))
+    }
+}
+
+/// Width "infinite" with the new architectures: kernel regression with their analytic NTK, which
+/// extrapolates as the finite networks do.
+@Suite struct InfiniteWidthArchitectureTests {
+    @Test func analyticKernelsOfRMSNormAndResidualNetworksBoundOrGrowAsTheFiniteOnes() throws {
+        let folder = "/tmp/finitewidth-infinite-architectures-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let plan = try ExperimentPlan.parse("""
+            { "name": "inf", "data": { "target": "sin", "trainSize": 20 },
+              "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "layerNormAffine": false },
+              "evaluation": { "lambdas": { "from": 1, "to": 100000, "perDecade": 2 } },
+              "variants": [ { "name": "rmsnorm", "model": { "normalization": "rmsNorm", "layerNorm": "first" } },
+                            { "name": "pre-ln", "model": { "residual": "preNorm", "layerNorm": "every" } },
+                            { "name": "pre-ln-final", "model": { "residual": "preNorm", "layerNorm": "every", "finalNorm": true } },
+                            { "name": "post-rmsnorm", "model": { "residual": "postNorm", "normalization": "rmsNorm", "layerNorm": "every" } } ] }
+            """, file: "inf.json")
+        var options = RunnerOptions(output: folder, threads: 1)
+        options.quiet = true
+        let report = try ExperimentRunner.run(plan, options: options, progress: ProgressReporter(quiet: true, isTerminal: false))
+        let exponents = Dictionary(uniqueKeysWithValues: report.records.map { ($0.metrics.variant!, $0.metrics.extrapolation.growthExponent) })
+        #expect(report.records.allSatisfy { $0.metrics.finalTrainLoss < 1e-10 })
+        #expect(abs(exponents["rmsnorm"]!) < 0.01, "\(exponents)")
+        #expect(abs(exponents["pre-ln"]! - 1) < 0.01, "\(exponents)")
+        #expect(abs(exponents["pre-ln-final"]!) < 0.01, "\(exponents)")
+        #expect(abs(exponents["post-rmsnorm"]!) < 0.01, "\(exponents)")
+    }
 }
