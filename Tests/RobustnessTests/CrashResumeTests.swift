@@ -14,9 +14,11 @@ import TestSupport
     static let exactFiles = ["config.json", "model.safetensors", "extrapolation.csv", "extrapolation.svg", "prediction.csv",
                              "prediction.svg", "training-data.csv"]
 
-    @Test(.timeLimit(.minutes(3))) func killedRunsLeaveWholeFilesAndResumeToTheSameBits() throws {
+    /// With LayerNorm, and with BatchNorms, whose running statistics the checkpoints must keep.
+    @Test(.timeLimit(.minutes(3)), arguments: [smallRunConfig, smallBatchNormRunConfig])
+    func killedRunsLeaveWholeFilesAndResumeToTheSameBits(config: String) throws {
         try withTemporaryFolder { folder in
-            try AtomicFile.write(smallRunConfig, to: folder + "/small.json")
+            try AtomicFile.write(config, to: folder + "/small.json")
             let start = monotonicSeconds()
             let reference = try runTrain(Self.arguments + ["--output", "reference"], in: folder)
             let duration = monotonicSeconds() - start

@@ -60,6 +60,13 @@ extension ExperimentConfig {
         let model = ModelConfig.decode(object.take("model")?.object(), context: root.context)
         let training = TrainingConfig.decode(object.take("training")?.object(), data: data, context: root.context)
         let evaluation = EvaluationConfig.decode(object.take("evaluation")?.object(), data: data, context: root.context)
+        if case .synthetic(let synthetic) = data,
+           let problem = model.batchNormBatchProblem(trainingRows: synthetic.trainSize, batchSize: training.batchSize) {
+            // CSV data is checked once its rows are counted (`ExperimentRunner`).
+            let path: JSONPath = training.batchSize == .full ? JSONPath.root.appending("data").appending("trainSize")
+                : JSONPath.root.appending("training").appending("batchSize")
+            root.context.report(path, problem)
+        }
         object.finish(known: topLevelKeys + ["variants", "seeds"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)

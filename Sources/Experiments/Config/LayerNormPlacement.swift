@@ -1,4 +1,4 @@
-/// Which hidden layers get a LayerNorm (`model.layerNorm`).
+/// Which hidden layers (or residual blocks) get a norm (`model.layerNorm`; the kind is `model.normalization`).
 public enum LayerNormPlacement: Sendable, Equatable {
     case none, first, last, every
     /// Explicit 0-based hidden-layer indices, ascending and unique.
@@ -25,9 +25,11 @@ public enum LayerNormPlacement: Sendable, Equatable {
         }
     }
 
-    /// `"none"`, `"first"`, `"last"`, `"every"`, or a list of hidden-layer indices.
-    static func decode(_ node: ConfigNode, hiddenLayers: Int) -> LayerNormPlacement? {
-        let expectation = "one of \"none\", \"first\", \"last\", \"every\", or a list of hidden-layer indices from 0 to \(hiddenLayers - 1)"
+    /// `"none"`, `"first"`, `"last"`, `"every"`, or a list of hidden-layer (or block) indices.
+    /// - Parameter unit: what the indices count, for messages: `"hidden-layer"`, or `"block"` for
+    ///   a residual MLP's blocks.
+    static func decode(_ node: ConfigNode, hiddenLayers: Int, counting unit: String = "hidden-layer") -> LayerNormPlacement? {
+        let expectation = "one of \"none\", \"first\", \"last\", \"every\", or a list of \(unit) indices from 0 to \(hiddenLayers - 1)"
         switch node.value {
         case .string("none"): return LayerNormPlacement.none
         case .string("first"): return .first
@@ -37,7 +39,7 @@ public enum LayerNormPlacement: Sendable, Equatable {
             guard let elements = node.list() else { return nil }
             var indices: [Int] = []
             for element in elements {
-                guard let index = element.integer("a hidden-layer index from 0 to \(hiddenLayers - 1)", in: 0...(hiddenLayers - 1)) else {
+                guard let index = element.integer("a \(unit) index from 0 to \(hiddenLayers - 1)", in: 0...(hiddenLayers - 1)) else {
                     continue
                 }
                 if indices.contains(index) {

@@ -42,6 +42,8 @@ enum FiniteWidthRun {
         }
         if outcome.stoppedEarly { progress.epochsSkipped(epochs - outcome.epochsRun) }
 
+        // The loop left the model in evaluation mode: a BatchNorm now normalises by its running
+        // statistics, an affine map, for the rays, the curve and R², as a PyTorch model after eval().
         // Data-parallel steps left BLAS on one thread; the evaluation's large products want them all.
         if threads > 1 { BLASRuntime.setThreadCount(threads) }
         let tape = Tape<Scalar>()

@@ -1,5 +1,5 @@
 /// `train ntk`: a network's NTK between two point sets, analytic (infinite width) or empirical
-/// (the finite network the config describes, at its seeded initialisation), as a CSV matrix and,
+/// (the finite network the config describes, at its seeded initialisation, in evaluation mode), as a CSV matrix and,
 /// for 1-D inputs, a heatmap (the paper's Figure 2).
 public enum KernelCommand {
     /// Where the points come from.
@@ -40,6 +40,9 @@ public enum KernelCommand {
             var generator = Xoshiro256StarStar(seed: config.seed, stream: .initialization)
             let network: Sequential<Double> = config.model.mlpDescription(inputSize: x1.columns, width: width)
                 .build(generator: &generator)
+            // As a trained network is measured: a BatchNorm by its (initial) running statistics, since
+            // in training mode its batch statistics leave a point no gradient of its own.
+            network.setTraining(false)
             kernel = try network.empiricalTangentKernel(x1, x2)
         } else {
             guard config.model.parameterization == .ntk else {

@@ -12,7 +12,7 @@ extension ExperimentRunner {
         if let initFrom = options.initFrom, !FileSystem.exists(initFrom) {
             throw UsageError("--init-from \(initFrom): no such file")
         }
-        try checkDataFiles(runs)
+        try checkDataFiles(runs, configFile: plan.file)
         if let initFrom = options.initFrom { try checkInitFrom(initFrom, runs: runs) }
         if options.resume {
             try checkSameConfig(plan, output: output)
@@ -21,16 +21,24 @@ extension ExperimentRunner {
     }
 
     /// Reads each CSV file the runs name once before any work, so a missing or malformed file is
-    /// one clear error (exit 2) rather than one per run.
-    static func checkDataFiles(_ runs: [ExperimentPlan.Run]) throws {
-        var checked: [DataConfig] = []
+    /// one clear error (exit 2) rather than one per run; and checks that a BatchNorm network's
+    /// batches of those rows all have 2 rows or more (synthetic data is checked with the config).
+    static func checkDataFiles(_ runs: [ExperimentPlan.Run], configFile: String) throws {
+        var trainingRows: [(data: DataConfig, rows: Int)] = []
         for run in runs {
-            guard case .csv = run.config.data, !checked.contains(run.config.data) else { continue }
-            checked.append(run.config.data)
-            do {
-                _ = try ExperimentData<Double>.load(run.config.data, seed: run.seed)
-            } catch {
-                throw UsageError("\(error)")
+            guard case .csv = run.config.data else { continue }
+            var rows = trainingRows.first { $0.data == run.config.data }?.rows
+            if rows == nil {
+                do {
+                    rows = try ExperimentData<Double>.load(run.config.data, seed: run.seed).train.count
+                } catch {
+                    throw UsageError("\(error)")
+                }
+                trainingRows.append((run.config.data, rows!))
+            }
+            if let problem = run.config.model.batchNormBatchProblem(trainingRows: rows!, batchSize: run.config.training.batchSize) {
+                let key = run.config.training.batchSize == .full ? "data.path" : "training.batchSize"
+                throw UsageError("\(configFile): \(key): \(problem) (run \(identifier(run)))")
             }
         }
     }

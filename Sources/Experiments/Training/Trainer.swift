@@ -48,7 +48,8 @@ public final class Trainer<Scalar: BLASScalar> {
     /// - Parameter threads: with 2 or more, each step splits its batch's rows over that many
     ///   threads (`DataParallelTraining`, which leaves BLAS on one thread), as many as pay
     ///   (`DataParallelTraining.threadsWorthUsing`): none for a network so large that BLAS's own
-    ///   threads do better, fewer for small batches. Split batches give results that
+    ///   threads do better or one with a BatchNorm (whose batch statistics need the whole batch),
+    ///   fewer for small batches. Split batches give results that
     ///   differ from one thread's in the last bits (the order of additions), the same from run to
     ///   run for one count. BLAS's own thread count is the caller's to set.
     public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
@@ -69,8 +70,9 @@ public final class Trainer<Scalar: BLASScalar> {
         remainderInputs = Tensor(uninitializedShape: [remainder, inputs.columns])
         remainderTargets = Tensor(uninitializedShape: [remainder, targets.columns])
 
+        // 1 for a model whose training-mode BatchNorm couples a batch's rows: its batches stay whole.
         let teamSize = DataParallelTraining<Scalar>.threadsWorthUsing(
-            available: threads, rows: self.batchSize, parameters: optimizer.parameters)
+            available: threads, rows: self.batchSize, model: model, parameters: optimizer.parameters)
         if teamSize > 1 {
             let team = WorkerTeam(size: teamSize)
             dataParallel = DataParallelTraining(model: model, parameters: optimizer.parameters, team: team)
@@ -140,7 +142,10 @@ public final class Trainer<Scalar: BLASScalar> {
         return total / Double(rows)
     }
 
-    /// The mean squared error of the model on all training rows, without training.
+    /// The mean squared error of the model on all training rows, without an optimizer step, in
+    /// the model's current mode: a training-mode BatchNorm normalises by these rows' statistics
+    /// and moves its running ones, as any forward pass in training mode does (``TrainingLoop``
+    /// switches the model to evaluation mode first).
     public func evaluateLoss() -> Double {
         tape.reset()
         return Double(meanSquaredError(model(tape.input(inputs)), targets).value.scalar)

@@ -1,5 +1,6 @@
 /// Everything needed to continue a run exactly where it stopped, in one safetensors file written
-/// atomically: the parameters (`model.<name>`), the optimizer's buffers (`optimizer.<i>.<buffer>`),
+/// atomically: the parameters and the model's buffers (`model.<name>`: BatchNorm's running
+/// statistics, which training moves too), the optimizer's buffers (`optimizer.<i>.<buffer>`),
 /// and in the metadata the epoch, the optimizer's step count, the batch-order generator's state
 /// and the loss curve so far. Resuming from it gives the same final numbers as never stopping.
 public struct TrainingCheckpoint {
@@ -15,6 +16,7 @@ public struct TrainingCheckpoint {
         var tensors: [(name: String, tensor: AnyTensor)] = trainer.model.namedParameters.map {
             ("model.\($0.name)", AnyTensor($0.parameter.value))
         }
+        tensors += trainer.model.namedBuffers.map { ("model.\($0.name)", AnyTensor($0.buffer.value)) }
         let state = trainer.optimizer.state
         for (index, buffers) in state.buffers.enumerated() {
             for (key, tensor) in buffers { tensors.append(("optimizer.\(index).\(key)", AnyTensor(tensor))) }
@@ -95,7 +97,8 @@ public struct TrainingCheckpoint {
             let converted: Tensor<Scalar>
             do { converted = try tensor.tensor(as: Scalar.self) } catch { throw fail("tensor '\(name)': \(error)") }
             if name.hasPrefix("model.") {
-                // Training stops before saving a parameter that is not a number, so this file was damaged.
+                // Training stops before saving a parameter that is not a number (and running
+                // statistics of finite values are finite), so this file was damaged.
                 guard converted.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
                     throw fail("tensor '\(name)' holds infinite or NaN values; a checkpoint is only written with finite parameters")
                 }

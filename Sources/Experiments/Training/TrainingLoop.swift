@@ -89,12 +89,17 @@ public final class TrainingLoop<Scalar: BLASScalar> {
         return restored
     }
 
-    /// Trains from the trainer's current epoch to the schedule's last (or the target loss).
+    /// Trains from the trainer's current epoch to the schedule's last (or the target loss), with
+    /// the model in training mode (PyTorch's `model.train()`), then switches it to evaluation mode
+    /// (`model.eval()`), in which the final loss is measured and everything after training
+    /// evaluates the model: a BatchNorm then normalises by its running statistics. (Layers without
+    /// a mode, as in the paper's networks, are unaffected.)
     /// - Parameter onEpoch: called after every epoch with its number and loss (for progress).
     /// - Throws: ``DivergenceError`` (``lossCurve`` then ends with the diverged epoch); errors
     ///   writing a checkpoint.
     public func run(onEpoch: (_ epoch: Int, _ loss: Double) -> Void = { _, _ in }) throws -> Outcome {
         let epochs = schedule.epochs
+        trainer.model.setTraining(true)
         do {
             while trainer.epoch < epochs {
                 let loss = try trainer.runEpoch()
@@ -109,6 +114,7 @@ public final class TrainingLoop<Scalar: BLASScalar> {
                     try TrainingCheckpoint.save(trainer, lossCurve: lossCurve, wallTimeSeconds: wallTimeSeconds, to: checkpointPath)
                 }
             }
+            trainer.model.setTraining(false)
             let finalLoss = trainer.evaluateLoss()
             guard finalLoss.isFinite else {
                 throw DivergenceError(epoch: trainer.epoch, loss: finalLoss, learningRate: trainer.optimizer.learningRate)
