@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import Experiments
+import TestSupport
 
 /// `model.normalization`, `model.residual` and `model.finalNorm`: decoding, the errors, encoding,
 /// and the networks and estimates they give.
