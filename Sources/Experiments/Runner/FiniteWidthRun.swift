@@ -18,7 +18,11 @@ enum FiniteWidthRun {
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
         // Before a checkpoint replaces the parameters: what the results check compares the final loss
         // with. On a tape of its own, freed here: the trainer's tapes keep their batch-sized buffers.
+        // A training-mode BatchNorm's forward moves its running statistics: put them back, so the
+        // run trains from the same state whether or not this loss was taken (and resumes alike).
+        let buffers = model.namedBuffers.map { ($0.buffer, $0.buffer.value) }
         let initialLoss = Double((model(data.train.inputs) - data.train.targets).map { $0 * $0 }.mean())
+        for (buffer, value) in buffers { buffer.value = value }
         if let problem = ResultCheck.problem(atInitialisation: initialLoss, data: data, config: config) { throw problem }
 
         let checkpointPath = folder + "/checkpoint.safetensors"
