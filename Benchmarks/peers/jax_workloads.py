@@ -45,6 +45,8 @@ import sys
 import tempfile
 import time
 
+from peer_timing import limit_threads, record, sample
+
 KNOWN_WORKLOADS = [
     "step-w128-h2-b100-f64-ln", "step-w128-h2-b100-f64-noln",
     "step-w512-h4-b256-f32-ln", "step-w512-h4-b256-f32-noln",
@@ -53,52 +55,6 @@ KNOWN_WORKLOADS = [
 ]
 STEP = re.compile(r"^step-w(\d+)-h(\d+)-b(\d+)-(f32|f64)-(ln|noln)$")
 SCAN_STEPS = 100
-
-
-def limit_threads(threads):
-    """Must run before jax is imported: XLA reads these when its CPU client starts."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if threads < len(cpus):
-        os.sched_setaffinity(0, cpus[:threads])
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                   + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-
-
-# Timing ---------------------------------------------------------------------------------------
-
-def sample(body, warmup, seconds):
-    """Sorted call times of `body` in seconds, by the rule in the module docstring."""
-    start = time.perf_counter()
-    while True:
-        body()
-        if time.perf_counter() - start >= warmup:
-            break
-    times = []
-    start = time.perf_counter()
-    while True:
-        call_start = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - call_start)
-        elapsed = time.perf_counter() - start
-        if elapsed >= 4 * seconds or (elapsed >= seconds and len(times) >= 5) or len(times) >= 100_000:
-            break
-    return sorted(times)
-
-
-def quantile(values, q):
-    position = q * (len(values) - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, len(values) - 1)
-    return values[below] + (values[above] - values[below]) * (position - below)
-
-
-def record(name, impl, threads, times, **extra):
-    result = {"workload": name, "impl": impl, "threads": threads,
-              "median_s": quantile(times, 0.5), "min_s": times[0],
-              "p25_s": quantile(times, 0.25), "p75_s": quantile(times, 0.75), "samples": len(times)}
-    result.update(extra)
-    return result
 
 
 def cpu_seconds():

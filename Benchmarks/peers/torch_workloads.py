@@ -47,6 +47,8 @@ import sys
 import tempfile
 import time
 
+from peer_timing import record, sample
+
 try:
     import torch
     import torch.nn.functional as F
@@ -61,42 +63,6 @@ KNOWN_WORKLOADS = [
     "step-w2048-h2-b256-f32-ln", "step-w2048-h2-b256-f32-noln",
     "entk-n256", "entk-n1024", "paper-toy", "paper-toy-f32",
 ]
-
-
-# Timing ---------------------------------------------------------------------------------------
-
-def sample(body, warmup, seconds):
-    """Sorted call times of `body` in seconds, by the rule in the module docstring."""
-    start = time.perf_counter()
-    while True:
-        body()
-        if time.perf_counter() - start >= warmup:
-            break
-    times = []
-    start = time.perf_counter()
-    while True:
-        call_start = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - call_start)
-        elapsed = time.perf_counter() - start
-        if elapsed >= 4 * seconds or (elapsed >= seconds and len(times) >= 5) or len(times) >= 100_000:
-            break
-    return sorted(times)
-
-
-def quantile(values, q):
-    position = q * (len(values) - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, len(values) - 1)
-    return values[below] + (values[above] - values[below]) * (position - below)
-
-
-def record(name, impl, threads, times, **extra):
-    result = {"workload": name, "impl": impl, "threads": threads,
-              "median_s": quantile(times, 0.5), "min_s": times[0],
-              "p25_s": quantile(times, 0.25), "p75_s": quantile(times, 0.75), "samples": len(times)}
-    result.update(extra)
-    return result
 
 
 # Training step --------------------------------------------------------------------------------
