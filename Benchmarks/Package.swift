@@ -12,6 +12,16 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // What the suites time, built once per case: the training step and the NTK computations,
+        // shared by the benchmark suites and PeerWorkloads.
+        .target(
+            name: "BenchmarkWorkloads",
+            dependencies: [
+                .product(name: "NeuralNet", package: "FiniteWidth"),
+                .product(name: "TangentKernels", package: "FiniteWidth"),
+            ],
+            path: "BenchmarkWorkloads"
+        ),
         .executableTarget(
             name: "GEMM",
             dependencies: [
@@ -24,7 +34,8 @@ let package = Package(
         .executableTarget(
             name: "TrainingStep",
             dependencies: [
-                .product(name: "TangentKernels", package: "FiniteWidth"),
+                "BenchmarkWorkloads",
+                .product(name: "NeuralNet", package: "FiniteWidth"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "TrainingStep",
@@ -33,6 +44,7 @@ let package = Package(
         .executableTarget(
             name: "NTK",
             dependencies: [
+                "BenchmarkWorkloads",
                 .product(name: "TangentKernels", package: "FiniteWidth"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
@@ -43,7 +55,7 @@ let package = Package(
         // workloads of `peers/*.py` and prints JSON (`swift run -c release PeerWorkloads --help`).
         .executableTarget(
             name: "PeerWorkloads",
-            dependencies: [.product(name: "TangentKernels", package: "FiniteWidth")],
+            dependencies: ["BenchmarkWorkloads", .product(name: "TangentKernels", package: "FiniteWidth")],
             path: "PeerWorkloads"
         ),
     ],

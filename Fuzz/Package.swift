@@ -15,6 +15,7 @@ let package = Package(
         .executableTarget(name: "FuzzSafetensors", dependencies: ["FuzzDriver", .product(name: "Tensors", package: "FiniteWidth")]),
         .executableTarget(name: "FuzzConfig", dependencies: ["FuzzDriver", .product(name: "Experiments", package: "FiniteWidth")]),
         .executableTarget(name: "FuzzCSV", dependencies: ["FuzzDriver", .product(name: "Experiments", package: "FiniteWidth")]),
+        .executableTarget(name: "FuzzPlots", dependencies: ["FuzzDriver", .product(name: "Experiments", package: "FiniteWidth")]),
     ],
     swiftLanguageModes: [.v6]
 )

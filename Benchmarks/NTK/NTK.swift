@@ -15,6 +15,7 @@
 import Benchmark
 import Glibc
 import Synchronization
+import BenchmarkWorkloads
 import TangentKernels
 
 struct KernelCase: Sendable {

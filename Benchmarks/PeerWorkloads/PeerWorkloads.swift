@@ -25,6 +25,7 @@
 // `{"workload": ..., "median_s": ...}` a workload.
 
 import Glibc
+import BenchmarkWorkloads
 import TangentKernels
 
 // MARK: - Workloads

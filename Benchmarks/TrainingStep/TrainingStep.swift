@@ -8,13 +8,17 @@
 // - width 128, 2 hidden layers, batch 100, Float64: the paper's toy networks (per-op overhead rules);
 // - width 512, 4 hidden layers, batch 256, Float32: GEMM-bound;
 // - width 2048, 2 hidden layers, batch 256, Float32: GEMM-bound and large.
-// LN sits after the first hidden Dense. Steady state should allocate nothing: the package's
+// LN sits after the first hidden Dense. Then networks of the other layers, at width 128, batch 100,
+// Float64, named `f64 width=128 batch=100 <network> t=<threads>`: `pre-ln-residual` (two pre-LN
+// residual blocks and a final LayerNorm), `batchnorm` (training mode: never split, t=2 runs whole on
+// one thread), `batchnorm-eval`, `rmsnorm-silu`. Steady state should allocate nothing: the package's
 // malloc counter (`mallocCountTotal`) reports allocations per step; the harness adds its own few
 // per sample, which a 0-step baseline benchmark (`harness baseline`) shows.
 
 import Benchmark
 import Glibc
-import TangentKernels  // re-exports NeuralNet; holds the workload shared with PeerWorkloads
+import BenchmarkWorkloads  // the training step, shared with PeerWorkloads
+import NeuralNet
 
 struct StepCase: Sendable {
     let width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, double: Bool, threads: Int
@@ -53,6 +57,26 @@ extension TrainingStepWorkload {
     }
 }
 
+/// A network of the newer layers (see the header), 1 input, 1 output, Kaiming-uniform as PyTorch.
+func layerNetwork<Scalar: BLASScalar>(_ kind: String, width: Int, generator: inout Xoshiro256StarStar) -> Sequential<Scalar> {
+    func dense(_ fanIn: Int = width, _ fanOut: Int = width) -> Dense<Scalar> { Dense(fanIn, fanOut, generator: &generator) }
+    switch kind {
+    case "pre-ln-residual":
+        return Sequential(dense(1), Residual(Sequential(LayerNorm(width), dense(), ReLU(), dense())),
+                          Residual(Sequential(LayerNorm(width), dense(), ReLU(), dense())), LayerNorm(width), dense(width, 1))
+    case "batchnorm", "batchnorm-eval":
+        let network = Sequential<Scalar>(dense(1), BatchNorm(width), ReLU(), dense(), BatchNorm(width), ReLU(), dense(width, 1))
+        network.setTraining(kind == "batchnorm")
+        return network
+    case "rmsnorm-silu":
+        return Sequential(dense(1), RMSNorm(width), SiLU(), dense(), SiLU(), dense(width, 1))
+    default:
+        fatalError("unknown network \(kind)")
+    }
+}
+
+let layerCases = ["pre-ln-residual", "batchnorm", "batchnorm-eval", "rmsnorm-silu"].flatMap { kind in [1, 2].map { (kind, $0) } }
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal, .throughput],
                                            warmupIterations: 5, maxDuration: .seconds(2), maxIterations: 2000)
@@ -75,6 +99,24 @@ let benchmarks: @Sendable () -> Void = {
                           let state = TrainingStepWorkload<Float>(stepCase)
                           slot.step = state.step
                       }
+                  },
+                  teardown: { slot.step = nil })
+    }
+    for (kind, threads) in layerCases {
+        let slot = StateSlot()
+        Benchmark("f64 width=128 batch=100 \(kind) t=\(threads)",
+                  closure: { benchmark in
+                      let step = slot.step!
+                      for _ in benchmark.scaledIterations { step() }
+                  },
+                  setup: {
+                      BLASRuntime.setThreadCount(threads)
+                      var generator = Xoshiro256StarStar(seed: 1)
+                      let model: Sequential<Double> = layerNetwork(kind, width: 128, generator: &generator)
+                      let state = TrainingStepWorkload(model: model, batch: 100,
+                                                       threads: threads > 1 ? .splitOver(threads) : .blas, generator: &generator)
+                      for _ in 0..<3 { state.step() }
+                      slot.step = state.step
                   },
                   teardown: { slot.step = nil })
     }

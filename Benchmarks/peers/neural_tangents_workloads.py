@@ -35,47 +35,12 @@ import re
 import sys
 import time
 
+from peer_timing import limit_threads, quantile, sample
+
 KNOWN_WORKLOADS = ["entk-n256", "entk-n1024", "antk-n1024", "antk-n4096"]
 IMPLEMENTATIONS = {"default": "JACOBIAN_CONTRACTION", "structured": "STRUCTURED_DERIVATIVES"}
 ENTK = re.compile(r"^entk-n(\d+)$")
 ANTK = re.compile(r"^antk-n(\d+)$")
-
-
-def limit_threads(threads):
-    """Must run before jax is imported: XLA reads these when its CPU client starts."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if threads < len(cpus):
-        os.sched_setaffinity(0, cpus[:threads])
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                   + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # neural-tangents imports TensorFlow: keep it quiet
-
-
-def sample(body, warmup, seconds):
-    """Sorted call times of `body` in seconds, by the rule in the module docstring."""
-    start = time.perf_counter()
-    while True:
-        body()
-        if time.perf_counter() - start >= warmup:
-            break
-    times = []
-    start = time.perf_counter()
-    while True:
-        call_start = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - call_start)
-        elapsed = time.perf_counter() - start
-        if elapsed >= 4 * seconds or (elapsed >= seconds and len(times) >= 5) or len(times) >= 100_000:
-            break
-    return sorted(times)
-
-
-def quantile(values, q):
-    position = q * (len(values) - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, len(values) - 1)
-    return values[below] + (values[above] - values[below]) * (position - below)
 
 
 def main():
@@ -101,6 +66,7 @@ def main():
     implementations = options.implementation or ["structured", "default"]
 
     limit_threads(options.threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # neural-tangents imports TensorFlow: keep it quiet
     try:
         import jax
         jax.config.update("jax_enable_x64", True)

@@ -30,7 +30,7 @@ Workloads (names shared with Benchmarks/PeerWorkloads):
   instead. Timed once, as a whole (workers' start-up included; this script's own `import torch`
   not), in wall-clock seconds and in CPU seconds of all its processes (`cpu_s`, which time spent
   waiting for a core shared with other work does not inflate). `--epochs` shortens it
-  (compare-peers --quick uses 300).
+  (compare-peers --quick uses 300). paper-toy-f32: the same in float32.
 
 Timing, as Benchmarks/PeerWorkloads: a warmup of --warmup seconds (at least one call), then single
 calls until --seconds have passed and at least 5 were timed, or 4 x --seconds have passed.
@@ -47,6 +47,8 @@ import sys
 import tempfile
 import time
 
+from peer_timing import record, sample
+
 try:
     import torch
     import torch.nn.functional as F
@@ -59,44 +61,8 @@ KNOWN_WORKLOADS = [
     "step-w128-h2-b100-f64-ln", "step-w128-h2-b100-f64-noln",
     "step-w512-h4-b256-f32-ln", "step-w512-h4-b256-f32-noln",
     "step-w2048-h2-b256-f32-ln", "step-w2048-h2-b256-f32-noln",
-    "entk-n256", "entk-n1024", "paper-toy",
+    "entk-n256", "entk-n1024", "paper-toy", "paper-toy-f32",
 ]
-
-
-# Timing ---------------------------------------------------------------------------------------
-
-def sample(body, warmup, seconds):
-    """Sorted call times of `body` in seconds, by the rule in the module docstring."""
-    start = time.perf_counter()
-    while True:
-        body()
-        if time.perf_counter() - start >= warmup:
-            break
-    times = []
-    start = time.perf_counter()
-    while True:
-        call_start = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - call_start)
-        elapsed = time.perf_counter() - start
-        if elapsed >= 4 * seconds or (elapsed >= seconds and len(times) >= 5) or len(times) >= 100_000:
-            break
-    return sorted(times)
-
-
-def quantile(values, q):
-    position = q * (len(values) - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, len(values) - 1)
-    return values[below] + (values[above] - values[below]) * (position - below)
-
-
-def record(name, impl, threads, times, **extra):
-    result = {"workload": name, "impl": impl, "threads": threads,
-              "median_s": quantile(times, 0.5), "min_s": times[0],
-              "p25_s": quantile(times, 0.25), "p75_s": quantile(times, 0.75), "samples": len(times)}
-    result.update(extra)
-    return result
 
 
 # Training step --------------------------------------------------------------------------------
@@ -208,8 +174,7 @@ def toy_worker_init():
 
 def toy_run(arguments):
     """One run of the sweep; returns its growth exponent (and writes its model and metrics)."""
-    target, placement, seed, epochs, folder = arguments
-    dtype = torch.float64
+    target, placement, seed, epochs, folder, dtype = arguments
     torch.manual_seed(seed)
     x = torch.rand(100, 1, dtype=dtype) * 2 - 1
     y = TARGETS[target](x)
@@ -239,10 +204,10 @@ def toy_run(arguments):
     return exponent
 
 
-def paper_toy(threads, epochs, mode):
+def paper_toy(threads, epochs, mode, dtype=torch.float64):
     """Runs the whole sweep once; returns (seconds, description of how it ran)."""
     with tempfile.TemporaryDirectory(prefix="torch-paper-toy-") as folder:
-        runs = [(target, placement, seed, epochs, folder) for target, placement, seed in toy_runs()]
+        runs = [(target, placement, seed, epochs, folder, dtype) for target, placement, seed in toy_runs()]
         start = time.perf_counter()
         cpu_start = cpu_seconds()
         if mode == "pool" and threads > 1:
@@ -302,7 +267,7 @@ def main():
     if options.threads < 1:
         parser.error("--threads must be at least 1")
     for name in options.workloads:
-        if name != "paper-toy" and not (STEP.match(name) or ENTK.match(name)):
+        if name not in ("paper-toy", "paper-toy-f32") and not (STEP.match(name) or ENTK.match(name)):
             parser.error("unknown workload %s (--list shows them)" % name)
     if not options.workloads:
         parser.error("name at least one workload (--list shows them)")
@@ -316,8 +281,9 @@ def main():
         "mkldnn": torch.backends.mkldnn.is_available(),
     }}), flush=True)
     for name in options.workloads:
-        if name == "paper-toy":
-            seconds, cpu, how = paper_toy(options.threads, options.epochs, options.sweep_mode)
+        if name in ("paper-toy", "paper-toy-f32"):
+            dtype = torch.float64 if name == "paper-toy" else torch.float32
+            seconds, cpu, how = paper_toy(options.threads, options.epochs, options.sweep_mode, dtype)
             torch.set_num_threads(options.threads)
             impl = "torch" if options.sweep_mode == "pool" else "torch (sequential)"
             result = record(name, impl, options.threads, [seconds], cpu_s=cpu, how=how)

@@ -1,4 +1,5 @@
-// Dense's bias and its outer products (NeuralNet's Dense.swift): the loops are in DenseLoops.h,
+// Dense's bias, sums over rows (its gradient, and any broadcast row's) and outer products
+// (NeuralNet's Dense.swift and Reductions.swift): the loops are in DenseLoops.h,
 // built here for Double and Float at every vector level.
 #include "Vectors.h"
 
@@ -19,14 +20,13 @@ void finitewidth_dense_bias_rows(finitewidth_precision precision, finitewidth_ve
     else AT_LEVEL(level, dense_bias_rows_float)(out, bias, (float)bias_scale, rows, columns);
 }
 
-void finitewidth_dense_bias_gradient(finitewidth_precision precision, finitewidth_vectors vectors,
-                                     void *bias_gradient, int accumulate, const void *out_gradient,
-                                     double bias_scale, size_t rows, size_t columns) {
+void finitewidth_sums_over_rows(finitewidth_precision precision, finitewidth_vectors vectors, void *out,
+                                int accumulate, const void *matrix, double scale, size_t rows, size_t columns) {
     const finitewidth_vectors level = finitewidth_resolve_vectors(vectors);
     if (precision == FINITEWIDTH_FLOAT64) {
-        AT_LEVEL(level, dense_bias_gradient_double)(bias_gradient, accumulate, out_gradient, bias_scale, rows, columns);
+        AT_LEVEL(level, sums_over_rows_double)(out, accumulate, matrix, scale, rows, columns);
     } else {
-        AT_LEVEL(level, dense_bias_gradient_float)(bias_gradient, accumulate, out_gradient, (float)bias_scale, rows, columns);
+        AT_LEVEL(level, sums_over_rows_float)(out, accumulate, matrix, (float)scale, rows, columns);
     }
 }
 

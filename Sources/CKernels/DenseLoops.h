@@ -17,47 +17,42 @@ BUILD_EVERY_LEVEL(NAME(dense_bias_rows),
     (SCALAR *out, const SCALAR *bias, SCALAR bias_scale, size_t rows, size_t columns),
     (out, bias, bias_scale, rows, columns))
 
-/// The bias gradient of `vectors` (1 or 4) consecutive vectors of columns from j, the last one
-/// holding `count` lanes: db[j] (+)= sum over rows, in row order, of bias_scale dout[i][j]. The
+/// Sums over rows for `vectors` (1 or 4) consecutive vectors of columns from j, the last one
+/// holding `count` lanes: out[j] (+)= the sum over rows i, in order, of scale matrix[i][j]. The
 /// columns' sums are independent chains, kept in registers across all rows.
-ALWAYS_INLINE void NAME(dense_bias_gradient_columns)(
-    SCALAR *bias_gradient, int accumulate, const SCALAR *out_gradient, SCALAR bias_scale,
-    size_t rows, size_t columns, size_t j, int vectors, size_t count) {
+ALWAYS_INLINE void NAME(sums_over_rows_columns)(
+    SCALAR *out, int accumulate, const SCALAR *matrix, SCALAR scale, size_t rows, size_t columns,
+    size_t j, int vectors, size_t count) {
     LANES sums[4];
     for (int v = 0; v < vectors; v++) {
         const size_t lanes = v == vectors - 1 ? count : WIDTH;
-        sums[v] = accumulate ? load_part(bias_gradient + j + v * WIDTH, lanes, 0) : (LANES){0};
+        sums[v] = accumulate ? load_part(out + j + v * WIDTH, lanes, 0) : (LANES){0};
     }
     for (size_t i = 0; i < rows; i++) {
-        const SCALAR *row = out_gradient + i * columns + j;
+        const SCALAR *row = matrix + i * columns + j;
         for (int v = 0; v < vectors; v++) {
             const size_t lanes = v == vectors - 1 ? count : WIDTH;
-            sums[v] = bias_scale * load_part(row + v * WIDTH, lanes, 0) + sums[v];
+            sums[v] = scale * load_part(row + v * WIDTH, lanes, 0) + sums[v];
         }
     }
-    for (int v = 0; v < vectors; v++) {
-        store_part(bias_gradient + j + v * WIDTH, v == vectors - 1 ? count : WIDTH, sums[v]);
-    }
+    for (int v = 0; v < vectors; v++) store_part(out + j + v * WIDTH, v == vectors - 1 ? count : WIDTH, sums[v]);
 }
 
-ALWAYS_INLINE void NAME(dense_bias_gradient)(
-    SCALAR *bias_gradient, int accumulate, const SCALAR *out_gradient, SCALAR bias_scale, size_t rows, size_t columns) {
+/// The gradient of a row broadcast over `rows` (Dense's bias): see `finitewidth_sums_over_rows`.
+ALWAYS_INLINE void NAME(sums_over_rows)(
+    SCALAR *out, int accumulate, const SCALAR *matrix, SCALAR scale, size_t rows, size_t columns) {
     const size_t full = columns - columns % WIDTH, tail = columns - full;
     size_t j = 0;
     for (; j + 4 * WIDTH <= full; j += 4 * WIDTH) {
-        NAME(dense_bias_gradient_columns)(bias_gradient, accumulate, out_gradient, bias_scale, rows, columns, j, 4, WIDTH);
+        NAME(sums_over_rows_columns)(out, accumulate, matrix, scale, rows, columns, j, 4, WIDTH);
     }
-    for (; j < full; j += WIDTH) {
-        NAME(dense_bias_gradient_columns)(bias_gradient, accumulate, out_gradient, bias_scale, rows, columns, j, 1, WIDTH);
-    }
-    if (tail) {
-        NAME(dense_bias_gradient_columns)(bias_gradient, accumulate, out_gradient, bias_scale, rows, columns, full, 1, tail);
-    }
+    for (; j < full; j += WIDTH) NAME(sums_over_rows_columns)(out, accumulate, matrix, scale, rows, columns, j, 1, WIDTH);
+    if (tail) NAME(sums_over_rows_columns)(out, accumulate, matrix, scale, rows, columns, full, 1, tail);
 }
 
-BUILD_EVERY_LEVEL(NAME(dense_bias_gradient),
-    (SCALAR *bias_gradient, int accumulate, const SCALAR *out_gradient, SCALAR bias_scale, size_t rows, size_t columns),
-    (bias_gradient, accumulate, out_gradient, bias_scale, rows, columns))
+BUILD_EVERY_LEVEL(NAME(sums_over_rows),
+    (SCALAR *out, int accumulate, const SCALAR *matrix, SCALAR scale, size_t rows, size_t columns),
+    (out, accumulate, matrix, scale, rows, columns))
 
 /// out[i][j] = start + a row[j] over one vector of a row, with a = scale column[i] (the start:
 /// see `outer_product_start` in Dense.c).

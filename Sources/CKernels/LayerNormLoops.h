@@ -24,6 +24,32 @@ ALWAYS_INLINE void NAME(layer_norm_forward_step)(
     }
 }
 
+/// The mean and rstd of a row whose squares overflow (entries beyond sqrt(greatest), 1e154 in
+/// Double), from the row divided by its largest magnitude a: var = a^2 v with v the scaled
+/// variance, so rstd = 1 / (a sqrt(v + eps / a^2)), all finite. NaN for a row holding NaN or an
+/// infinity. Plain loops: such rows are rare (lambda x far out along a ray).
+static void NAME(layer_norm_statistics_scaled)(const SCALAR *x, size_t n, SCALAR epsilon, SCALAR *mean, SCALAR *rstd) {
+    SCALAR largest = 0;
+    for (size_t j = 0; j < n; j++) {
+        const SCALAR magnitude = x[j] < 0 ? -x[j] : x[j];
+        if (!(magnitude <= largest)) largest = magnitude;  // a NaN is kept
+    }
+    if (!__builtin_isfinite(largest) || largest == 0) {
+        *mean = *rstd = (SCALAR)__builtin_nan("");
+        return;
+    }
+    SCALAR sum = 0;
+    for (size_t j = 0; j < n; j++) sum += x[j] / largest;
+    const SCALAR scaled_mean = sum / (SCALAR)n;
+    SCALAR squares = 0;
+    for (size_t j = 0; j < n; j++) {
+        const SCALAR deviation = x[j] / largest - scaled_mean;
+        squares = deviation * deviation + squares;
+    }
+    *mean = scaled_mean * largest;
+    *rstd = 1 / (largest * square_root(squares / (SCALAR)n + epsilon / largest / largest));
+}
+
 /// The forward of rows `first` ..< `first + together` (together: 1 or 2).
 ALWAYS_INLINE void NAME(layer_norm_forward_rows)(
     SCALAR *out, SCALAR *mean, SCALAR *rstd, const SCALAR *input, const SCALAR *weight, const SCALAR *bias,
@@ -51,7 +77,10 @@ ALWAYS_INLINE void NAME(layer_norm_forward_rows)(
             LANES deviation = load_first(x + r * n + full, tail, mu[r]) - mu[r];
             squares[r] = deviation * deviation + squares[r];
         }
-        s[r] = 1 / square_root(lane_sum(squares[r]) / (SCALAR)n + epsilon);
+        const SCALAR sum_of_squares = lane_sum(squares[r]);
+        s[r] = 1 / square_root(sum_of_squares / (SCALAR)n + epsilon);
+        // Squares that overflow would make rstd 0 and the row's output silently beta.
+        if (!__builtin_isfinite(sum_of_squares)) NAME(layer_norm_statistics_scaled)(x + r * n, n, epsilon, &mu[r], &s[r]);
         mean[first + r] = mu[r];
         rstd[first + r] = s[r];
     }

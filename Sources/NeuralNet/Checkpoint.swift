@@ -13,13 +13,17 @@ public struct CheckpointError: Error, CustomStringConvertible {
 }
 
 extension Layer {
-    /// Writes every parameter under its PyTorch name, in this network's precision, atomically.
+    /// Writes every parameter and buffer under its PyTorch name, in this network's precision,
+    /// atomically. A buffer PyTorch keeps as an integer (BatchNorm's `num_batches_tracked`, int64)
+    /// is written in the network's precision too, as the format here holds F32 and F64 only;
+    /// `load_state_dict` converts it back (it copies into the module's own int64 tensor).
     public func saveCheckpoint(to path: String, metadata: [String: String]? = nil) throws {
-        try Safetensors.write(namedParameters.map { ($0.name, AnyTensor($0.parameter.value)) },
+        try Safetensors.write(namedParameters.map { ($0.name, AnyTensor($0.parameter.value)) }
+                                + namedBuffers.map { ($0.name, AnyTensor($0.buffer.value)) },
                               metadata: metadata, to: path)
     }
 
-    /// Replaces the parameters with those stored in a safetensors file. Names and shapes must match
+    /// Replaces the parameters and buffers with those stored in a safetensors file. Names and shapes must match
     /// the network exactly (all checked before anything changes); a file of the other precision is
     /// converted, as PyTorch's `load_state_dict` does.
     /// - Returns: the file's metadata, if any.

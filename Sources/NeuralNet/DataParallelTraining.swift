@@ -5,6 +5,8 @@ import Glibc
 /// own tape, adding its parameter gradients into its own buffers; then the threads sum the slices'
 /// gradients, each thread one range of elements, in slice order. The loss and the gradients are
 /// the whole batch's up to the order of additions, and identical from run to run for one team size.
+/// A model whose rows interact (`mixesBatchRows`: a BatchNorm in training mode) is not split: its
+/// steps run whole on one thread, as a single tape would.
 ///
 /// Why not BLAS's threads: at the paper's sizes (batch 100, width 128, float64) a layer's product is
 /// 1.6M multiply-adds, which OpenBLAS's second thread speeds up by about half, while the rest of
@@ -15,6 +17,13 @@ import Glibc
 ///
 /// Each step allocates nothing once the shapes have been seen: the replicas' tapes, inputs and
 /// gradient buffers are reused.
+///
+/// Splitting is right only for a model whose every op keeps a batch's rows apart (output row r
+/// reads only input row r, as Dense, LayerNorm, activations and elementwise arithmetic do, and a
+/// `CustomOperation` that declares `isRowIndependent`). The first step checks the model's ops on
+/// the tape; a model with an op that mixes rows (a sum over rows, a custom op not declared
+/// row-independent) runs every batch on one tape, the first thread's (`rowMixingOperation` says
+/// which op).
 public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public let model: Sequential<Scalar>
     /// The parameters whose gradients `lossAndGradients` computes: every one the model uses.
@@ -32,6 +41,11 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     var phase = Phase.forwardBackward(rowsInBatch: 0, replicas: 0)
     /// The optimizer of the running `step`.
     var optimizer: (any Optimizer<Scalar>)?
+    /// Whether the first step has looked for an op that mixes rows.
+    var checkedRowIndependence = false
+    /// The first op of the model whose output rows read other rows of the batch, described, or
+    /// nil: known after the first step. While it is non-nil, every batch runs on one tape.
+    public private(set) var rowMixingOperation: String?
 
     enum Phase {
         case forwardBackward(rowsInBatch: Int, replicas: Int)
@@ -85,13 +99,24 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// else at most one thread per `minimumRowsPerThread` rows, and no more than the machine's
     /// cores (the team's threads spin while they wait; more of them than cores would take turns).
     /// 1 also for a network that lists a parameter twice (a layer used twice), which only one
-    /// tape handles.
+    /// tape handles. For a network with a BatchNorm, use `threadsWorthUsing(available:rows:model:parameters:)`.
     public static func threadsWorthUsing(available: Int, rows: Int, parameters: [Parameter<Scalar>]) -> Int {
         guard Set(parameters.map(ObjectIdentifier.init)).count == parameters.count else { return 1 }
         let largestWeight = parameters.lazy.filter { $0.value.rank == 2 }.map { $0.value.count }.max() ?? 0
         guard rows * largestWeight < largestProductForSplitting else { return 1 }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         return max(1, min(available, cores, rows / minimumRowsPerThread))
+    }
+
+    /// `threadsWorthUsing(available:rows:parameters:)` for `model` (its parameters by default), and 1
+    /// while the model couples the rows of a batch (`mixesBatchRows`: a BatchNorm in training
+    /// mode), whose statistics over a slice would not be the batch's. A step of such a model runs
+    /// on one thread whatever the team's size.
+    public static func threadsWorthUsing(
+        available: Int, rows: Int, model: some Layer<Scalar>, parameters: [Parameter<Scalar>]? = nil
+    ) -> Int {
+        guard !model.mixesBatchRows else { return 1 }
+        return threadsWorthUsing(available: available, rows: rows, parameters: parameters ?? model.parameters)
     }
 
     /// The fewest rows worth a thread of their own: below it, waking a thread and summing its
@@ -146,12 +171,23 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     }
 
     /// Runs each slice's forward and backward on its thread: the batch's loss, and how many
-    /// replicas took part.
+    /// replicas took part (one for a model that couples the rows of a batch: a BatchNorm in
+    /// training mode must see the whole batch).
     func forwardBackward(inputs: Tensor<Scalar>, targets: Tensor<Scalar>) -> (loss: Double, replicas: Int) {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
                      "DataParallelTraining: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         let rows = inputs.rows
-        let active = min(team.size, rows)
+        // A training-mode BatchNorm says so itself (checked every step: modes change); other ops
+        // are checked once, by one forward pass of the batch (which then cannot move running
+        // statistics, none being in training mode).
+        var active = 1
+        if !model.mixesBatchRows {
+            if !checkedRowIndependence {
+                rowMixingOperation = replicas[0].firstRowMixingOperation(model, inputs: inputs)
+                checkedRowIndependence = true
+            }
+            active = rowMixingOperation == nil ? min(team.size, rows) : 1
+        }
         for index in 0..<active {
             replicas[index].take(rows: (index * rows / active)..<((index + 1) * rows / active), of: inputs, targets)
         }
@@ -236,6 +272,14 @@ final class Replica<Scalar: BLASScalar> {
                                                   count: rows.count * targetColumns)
     }
 
+    /// The first op of `model` that mixes the rows of a batch (`Tape.firstRowMixingOperation`),
+    /// recorded on this replica's tape over the whole batch.
+    func firstRowMixingOperation(_ model: Sequential<Scalar>, inputs batchInputs: Tensor<Scalar>) -> String? {
+        tape.reset()
+        let input = tape.input(batchInputs)
+        return tape.firstRowMixingOperation(input: input, output: model(input))
+    }
+
     /// This slice's forward, loss and backward; its gradients are scaled by its share of the rows.
     func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int) {
         let share = Scalar(inputs.rows) / Scalar(rowsInBatch)
@@ -244,5 +288,60 @@ final class Replica<Scalar: BLASScalar> {
         let loss = meanSquaredError(model(tape.input(inputs)), targets)
         self.loss = Double(loss.value.scalar * share)
         tape.backward(loss, seed: seed)
+    }
+}
+
+// MARK: - A replica's gradient buffers on its tape
+
+/// A buffer `backward` writes a parameter's gradient in (see `Tape.parameterGradientDestinations`).
+struct GradientDestination<Scalar> {
+    let pointer: UnsafeMutablePointer<Scalar>
+    let count: Int
+    /// The `Tape.backwardPasses` of the last pass that wrote it.
+    var writtenInPass = 0
+}
+
+extension Tape {
+    /// The buffer `backward` puts `parameter`'s gradient in, and whether to add to it (`+=`):
+    /// always for a parameter's own `gradient` (users zero it between steps); for a replica's
+    /// buffer, unless this is the pass's first contribution to it, which overwrites it (`=`), so
+    /// that nothing zeroes the replicas' buffers between steps. Nil when it computes none.
+    @inline(__always)
+    func parameterGradientForContribution(_ parameter: Parameter<Scalar>?) -> (pointer: UnsafeMutablePointer<Scalar>, accumulate: Bool)? {
+        guard accumulatesParameterGradients, let parameter else { return nil }
+        if parameterGradientDestinations.isEmpty { return (parameter.gradient.unsafeMutableBaseAddress(), true) }
+        let key = ObjectIdentifier(parameter)
+        guard let destination = parameterGradientDestinations[key] else {
+            preconditionFailure("backward: a parameter of shape \(parameter.shape) is not among this replica's parameters")
+        }
+        if destination.writtenInPass == backwardPasses { return (destination.pointer, true) }
+        parameterGradientDestinations[key]!.writtenInPass = backwardPasses
+        return (destination.pointer, false)
+    }
+
+    /// `parameterGradientForContribution` for an op's weight and bias, whose kernel takes one flag
+    /// for both: if one adds and the other is a first contribution, that one is zeroed and both add.
+    func parameterGradients(_ weight: Parameter<Scalar>?, _ bias: Parameter<Scalar>?)
+        -> (weight: UnsafeMutablePointer<Scalar>?, bias: UnsafeMutablePointer<Scalar>?, accumulate: Bool) {
+        let (weightGradient, biasGradient) = (parameterGradientForContribution(weight), parameterGradientForContribution(bias))
+        let accumulate = weightGradient?.accumulate ?? false || biasGradient?.accumulate ?? false
+        if accumulate {
+            if let weight, let weightGradient, !weightGradient.accumulate {
+                weightGradient.pointer.update(repeating: 0, count: weight.value.count)
+            }
+            if let bias, let biasGradient, !biasGradient.accumulate {
+                biasGradient.pointer.update(repeating: 0, count: bias.value.count)
+            }
+        }
+        return (weightGradient?.pointer, biasGradient?.pointer, accumulate)
+    }
+
+    /// Zeroes the replica's buffers the finished pass did not reach (parameters the output does
+    /// not depend on), so that each holds this pass's gradient.
+    func zeroUnreachedDestinations() {
+        guard accumulatesParameterGradients else { return }
+        for destination in parameterGradientDestinations.values where destination.writtenInPass != backwardPasses {
+            destination.pointer.update(repeating: 0, count: destination.count)
+        }
     }
 }

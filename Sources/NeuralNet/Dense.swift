@@ -45,8 +45,8 @@ func denseBackward<Scalar: BLASScalar>(
                alpha: weightScale, beta: accumulateParameterGradients ? 1 : 0)
     }
     if let biasGradient {
-        finitewidth_dense_bias_gradient(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, biasGradient,
-                                        accumulateParameterGradients ? 1 : 0, outGradient, Double(biasScale), m, n)
+        addSumsOverRows(of: outGradient, rows: m, columns: n, scale: biasScale, into: biasGradient,
+                        accumulate: accumulateParameterGradients)
     }
     if let inputGradient {
         if n == 1 {
@@ -68,7 +68,7 @@ extension Tape {
         _ x: Variable<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
         weightScale: Scalar = 1, biasScale: Scalar = 1
     ) -> Variable<Scalar> {
-        let input = nodes[x.index]
+        let input = node(of: x, in: "dense")
         precondition(input.value.rank == 2 && weight.value.rank == 2 && input.value.shape[1] == weight.shape[1],
                      "dense: input of shape \(input.value.shape) does not match weight of shape \(weight.shape) ([out, in])")
         if let bias {
@@ -82,7 +82,7 @@ extension Tape {
                      weight: weight.value.unsafeBaseAddress, bias: bias?.value.unsafeBaseAddress,
                      m: m, k: k, n: n, weightScale: weightScale, biasScale: biasScale)
         node.requiresGradient = true
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
     func denseBackwardStep(
@@ -99,6 +99,18 @@ extension Tape {
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight.value.unsafeBaseAddress, m: m, k: k, n: n,
             weightScale: weightScale, biasScale: biasScale)
+    }
+
+    /// The empirical-NTK term of W and b (`TangentKernelTerm.linear`): the layer's inputs and
+    /// the gradients at its output, with the squared scales.
+    func denseKernelContribution(
+        _ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>, bias: Parameter<Scalar>?,
+        weightScale: Scalar, biasScale: Scalar
+    ) -> KernelContribution<Scalar> {
+        let term = TangentKernelTerm.linear(inputs: input.value, outputGradients: node.gradient,
+                                            weightScaleSquared: weightScale * weightScale,
+                                            biasScaleSquared: bias == nil ? 0 : biasScale * biasScale)
+        return .terms([term], parameters: [weight] + (bias.map { [$0] } ?? []))
     }
 }
 

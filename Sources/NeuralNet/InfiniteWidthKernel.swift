@@ -22,6 +22,20 @@ import _Builtin_intrinsics.intel
 /// A layer's map changes `nngp` and `ntk` entry by entry from the diagonals, so a block of rows of
 /// x1 against a block of x2 can be mapped on its own; `TangentKernels` does that in cache-sized
 /// tiles, which is much faster for large N than mapping whole matrices.
+///
+/// ## Writing a kernel map for a layer of your own
+/// Implement `Layer.kernelMap(_:)` with the maps here (`applyDense`, `applyActivation`,
+/// `applyLayerNorm`), or change the kernels yourself through `withMutableBuffers`, keeping what
+/// the tiling relies on:
+/// - map every entry of `nngp`/`ntk` and the diagonals by the same rule, each entry from its own
+///   value and the two points' diagonal entries only (a tile holds some rows and columns, and its
+///   diagonals, and nothing else);
+/// - the shapes do not change (N1 x N2, N1 and N2 entries);
+/// - set `hasCentredGaussianUnits` to say whether your outputs are centred Gaussian units (as a
+///   Dense layer's are; the next LayerNorm or nonlinearity reads it), and append your layer's name
+///   to `layers` (error messages name the previous layer);
+/// - the map may run on several threads at once, on different tiles: read nothing but the kernel
+///   and your layer's constants.
 public struct InfiniteWidthKernel: Sendable {
     /// `K(x1_i, x2_j)`, N1 x N2.
     public internal(set) var nngp: Tensor<Double>
@@ -37,10 +51,11 @@ public struct InfiniteWidthKernel: Sendable {
     public internal(set) var ntkDiagonal2: Tensor<Double>
     /// Whether the current outputs are independent centred Gaussian processes across units, as
     /// right after a Dense layer (or a LayerNorm that follows one). Nonlinearities and LayerNorm
-    /// have closed-form maps only for such inputs.
-    public internal(set) var hasCentredGaussianUnits: Bool
-    /// The layers mapped so far, by name ("Dense", "LayerNorm", "ReLU", ...), for error messages.
-    public internal(set) var layers: [String]
+    /// have closed-form maps only for such inputs; a layer's map sets it for its outputs.
+    public var hasCentredGaussianUnits: Bool
+    /// The layers mapped so far, by name ("Dense", "LayerNorm", "ReLU", ...), for error messages;
+    /// a layer's map appends its own.
+    public var layers: [String]
 
     /// The number of points in the first set (rows of `nngp`).
     public var count1: Int { nngp.shape[0] }
@@ -138,10 +153,12 @@ public struct InfiniteWidthKernel: Sendable {
     }
 
     /// The name of the last layer mapped, or "the inputs".
-    var previousLayer: String { layers.last ?? "the inputs" }
+    public var previousLayer: String { layers.last ?? "the inputs" }
 
-    /// Runs `body` on the six buffers (cross NNGP, cross NTK, and the four diagonals) for writing.
-    mutating func withMutableBuffers<R>(
+    /// Runs `body` on the six buffers for writing: the cross NNGP and NTK (`count1 x count2`,
+    /// row-major), the NNGP diagonals (`count1`, `count2` entries) and the NTK diagonals. A layer's
+    /// map changes them in place, keeping the invariants in the type's documentation.
+    public mutating func withMutableBuffers<R>(
         _ body: (_ nngp: UnsafeMutablePointer<Double>, _ ntk: UnsafeMutablePointer<Double>,
                  _ nngpDiagonal1: UnsafeMutablePointer<Double>, _ nngpDiagonal2: UnsafeMutablePointer<Double>,
                  _ ntkDiagonal1: UnsafeMutablePointer<Double>, _ ntkDiagonal2: UnsafeMutablePointer<Double>) throws -> R
@@ -165,12 +182,12 @@ public struct InfiniteWidthKernelError: Error, CustomStringConvertible, Equatabl
         self.reason = reason
     }
 
-    /// What has a closed-form map.
-    public static let supported = """
-        Dense in the NTK parameterization (Dense(ntk:...)), ReLU and exact GELU after a Dense \
-        (or after a LayerNorm that follows one), LayerNorm without affine parameters after a Dense, \
-        and Sequential compositions of these
-        """
+    /// What has a closed-form map (the activations: those with `Activation.hasAnalyticKernelMap`).
+    public static let supported = "Dense in the NTK parameterization (Dense(ntk:...)), "
+        + Activation.allCases.filter(\.hasAnalyticKernelMap).map(\.layerName).joined(separator: " and ")
+        + " after a Dense (or after a LayerNorm that follows one), LayerNorm without affine parameters after a Dense, "
+        + "RMSNorm without affine parameters anywhere, Residual blocks whose inner block ends with a Dense, "
+        + "Sequential compositions of these, and layers of your own that implement kernelMap(_:)"
 
     public var description: String {
         "\(layer) has no infinite-width kernel map: \(reason). Supported: \(Self.supported)."

@@ -10,6 +10,23 @@ public protocol Layer<Scalar> {
     /// The layer's parameters with their local names (`weight`, `bias`), in a fixed order.
     var namedParameters: [(name: String, parameter: Parameter<Scalar>)] { get }
 
+    /// The layer's non-trainable state with its local names (BatchNorm's `running_mean`,
+    /// `running_var`, `num_batches_tracked`), saved in checkpoints beside the parameters as
+    /// PyTorch saves buffers. None by default.
+    var namedBuffers: [(name: String, buffer: Buffer<Scalar>)] { get }
+
+    /// Switches between training and evaluation behaviour, as PyTorch's `module.train(mode)` and
+    /// `module.eval()`: a BatchNorm normalises by batch statistics (and updates its running ones)
+    /// while training, by its running statistics in evaluation. Layers that behave the same in
+    /// both ignore it (the default); containers pass it to every layer they hold. Layers start in
+    /// training mode, as in PyTorch.
+    func setTraining(_ training: Bool)
+
+    /// Whether a row's output depends on the other rows of its batch (a BatchNorm in training
+    /// mode): such a batch cannot be split across threads, and a point has no gradient of its own
+    /// (no per-point NTK). False by default.
+    var mixesBatchRows: Bool { get }
+
     /// Maps the infinite-width NNGP and NTK kernels of this layer's input to those of its output,
     /// the kernel counterpart of the forward pass (neural-tangents' `kernel_fn`). It may be called
     /// from several threads at once, on different kernels (tiles of one large kernel), so it
@@ -20,11 +37,16 @@ public protocol Layer<Scalar> {
 }
 
 extension Layer {
+    public var namedBuffers: [(name: String, buffer: Buffer<Scalar>)] { [] }
+    public func setTraining(_ training: Bool) {}
+    public var mixesBatchRows: Bool { false }
+
     /// No closed form known: throws, naming the layer and what is supported.
     public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
         throw InfiniteWidthKernelError(
             layer: "\(Self.self)",
-            reason: "FiniteWidth knows no closed form for the infinite-width kernels of this layer")
+            reason: "this layer declares no infinite-width kernel map (it does not implement kernelMap(_:), "
+                + "which a layer of your own may do: see InfiniteWidthKernel)")
     }
 
     /// The parameters, in the order of `namedParameters`.
@@ -44,7 +66,8 @@ extension Layer {
 }
 
 /// Layers applied one after another, named as PyTorch's `nn.Sequential` names its modules:
-/// the i-th layer's parameters are `i.weight`, `i.bias` (activations take an index too).
+/// the i-th layer's parameters are `i.weight`, `i.bias` (activations take an index too), and its
+/// buffers `i.running_mean`, ...
 public struct Sequential<Scalar: BLASScalar>: Layer {
     public let layers: [any Layer<Scalar>]
 
@@ -61,6 +84,23 @@ public struct Sequential<Scalar: BLASScalar>: Layer {
         layers.enumerated().flatMap { index, layer in
             layer.namedParameters.map { ("\(index).\($0.name)", $0.parameter) }
         }
+    }
+
+    public var namedBuffers: [(name: String, buffer: Buffer<Scalar>)] {
+        layers.enumerated().flatMap { index, layer in
+            layer.namedBuffers.map { ("\(index).\($0.name)", $0.buffer) }
+        }
+    }
+
+    public func setTraining(_ training: Bool) {
+        for layer in layers { layer.setTraining(training) }
+    }
+
+    public var mixesBatchRows: Bool {
+        // A loop, not `contains(where:)`: through a Residual this runs unspecialised, where the
+        // generic `contains` allocated (3 mallocs a call, `Benchmarks/TrainingStep`).
+        for layer in layers where layer.mixesBatchRows { return true }
+        return false
     }
 
     /// Each layer's kernel map in order, as neural-tangents' `stax.serial` composes `kernel_fn`s.

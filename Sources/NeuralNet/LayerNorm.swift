@@ -50,7 +50,7 @@ extension Tape {
     public func layerNorm(
         _ x: Variable<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, epsilon: Scalar = 1e-5
     ) -> Variable<Scalar> {
-        let input = nodes[x.index]
+        let input = node(of: x, in: "layerNorm")
         precondition(input.value.rank == 2, "layerNorm: expected a matrix [rows, features], got \(input.value.shape)")
         let (m, n) = (input.value.shape[0], input.value.shape[1])
         precondition((weight == nil) == (bias == nil), "layerNorm: give both weight and bias, or neither")
@@ -63,7 +63,7 @@ extension Tape {
                          input: input.value.unsafeBaseAddress, weight: weight?.value.unsafeBaseAddress,
                          bias: bias?.value.unsafeBaseAddress, m: m, n: n, epsilon: epsilon)
         node.requiresGradient = input.requiresGradient || weight != nil
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
     func layerNormBackwardStep(_ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?) {
@@ -78,6 +78,44 @@ extension Tape {
             outGradient: node.gradient.unsafeBaseAddress, input: input.value.unsafeBaseAddress,
             weight: weight?.value.unsafeBaseAddress, mean: cache, rstd: cache + m, m: m, n: n)
     }
+
+    /// The empirical-NTK term of gamma and beta: sample i's gradients are `D_i .* xhat_i` and
+    /// `D_i` (D: the gradients at the output), so `G = [D .* Xhat, D]` (`.perSampleGradients`).
+    func layerNormKernelContribution(
+        _ node: Node<Scalar>, input: Node<Scalar>, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?
+    ) -> KernelContribution<Scalar> {
+        guard weight != nil || bias != nil else { return .noParameters }
+        let (m, n) = (input.value.shape[0], input.value.shape[1])
+        let cache = node.cache.unsafeBaseAddress
+        let features = layerNormPerSampleGradients(
+            input: input.value.unsafeBaseAddress, outputGradients: node.gradient.unsafeBaseAddress, mean: cache,
+            rstd: cache + m, m: m, n: n, hasWeight: weight != nil, hasBias: bias != nil)
+        return .terms([.perSampleGradients(features)], parameters: [weight, bias].compactMap { $0 })
+    }
+}
+
+/// `[D .* xhat, D]` for m rows of n features (either part alone if the other parameter is absent),
+/// with xhat = (x - mean) * rstd per row.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func layerNormPerSampleGradients<Scalar: BLASScalar>(
+    input x: UnsafePointer<Scalar>, outputGradients d: UnsafePointer<Scalar>, mean: UnsafePointer<Scalar>,
+    rstd: UnsafePointer<Scalar>, m: Int, n: Int, hasWeight: Bool, hasBias: Bool
+) -> Tensor<Scalar> {
+    let parts = (hasWeight ? 1 : 0) + (hasBias ? 1 : 0)
+    var features = Tensor<Scalar>(uninitializedShape: [m, parts * n])
+    let target = features.unsafeMutableBaseAddress()
+    for i in 0..<m {
+        let row = target + i &* parts &* n
+        let (xRow, dRow) = (x + i &* n, d + i &* n)
+        var column = 0
+        if hasWeight {
+            for j in 0..<n { row[j] = dRow[j] * ((xRow[j] - mean[i]) * rstd[i]) }
+            column = n
+        }
+        if hasBias { (row + column).update(from: dRow, count: n) }
+    }
+    return features
 }
 
 /// Layer normalization over the features of each sample, as PyTorch's `nn.LayerNorm(width)`.
@@ -153,6 +191,13 @@ extension InfiniteWidthKernel {
                     + "Gaussian, as a Dense layer's outputs are; after a nonlinearity their mean is not zero, "
                     + "and on the raw inputs it is not determined by the kernel")
         }
+        divideUnitsByRootOfDiagonal(epsilon: epsilon)
+        layers.append("LayerNorm")
+    }
+
+    /// Divides every unit by sqrt(K(x, x) + eps), the cross entries and both diagonals: the limit
+    /// of LayerNorm on centred Gaussian units and of RMSNorm (see `layerNormKernelMap`).
+    mutating func divideUnitsByRootOfDiagonal(epsilon: Double) {
         let (rows, columns) = (count1, count2)
         withMutableBuffers { nngp, ntk, nngpDiagonal1, nngpDiagonal2, ntkDiagonal1, ntkDiagonal2 in
             let roots1 = layerNormReciprocalRoots(nngpDiagonal1, count: rows, epsilon: epsilon)
@@ -170,7 +215,6 @@ extension InfiniteWidthKernel {
                 ntkDiagonal2[j] *= factor
             }
         }
-        layers.append("LayerNorm")
     }
 }
 

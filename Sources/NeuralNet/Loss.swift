@@ -43,7 +43,7 @@ extension Tape {
 @_specialize(where Scalar == Double)
 public func meanSquaredError<Scalar: BLASScalar>(_ prediction: Variable<Scalar>, _ target: Tensor<Scalar>) -> Variable<Scalar> {
     let tape = prediction.tape
-    let predicted = tape.nodes[prediction.index]
+    let predicted = tape.node(of: prediction, in: "meanSquaredError")
     precondition(predicted.value.shape == target.shape,
                  "meanSquaredError: prediction of shape \(predicted.value.shape) but target of shape \(target.shape)")
     let node = tape.nextNode(shape: [], operation: .meanSquaredError(prediction: prediction.index))
@@ -53,5 +53,5 @@ public func meanSquaredError<Scalar: BLASScalar>(_ prediction: Variable<Scalar>,
     node.value.unsafeMutableBaseAddress().pointee = meanSquaredErrorForward(
         prediction: predicted.value.unsafeBaseAddress, target: cached, count: target.count)
     node.requiresGradient = predicted.requiresGradient
-    return Variable(tape: tape, index: tape.recorded - 1)
+    return tape.recordedVariable()
 }

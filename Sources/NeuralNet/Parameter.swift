@@ -21,3 +21,18 @@ public final class Parameter<Scalar: BLASScalar> {
         gradient.setToZero()
     }
 }
+
+/// Non-trainable state a layer carries between calls and saves in checkpoints beside its
+/// parameters, as PyTorch's buffers (`register_buffer`): BatchNorm's running statistics.
+///
+/// A class, as `Parameter` is, so that the layer's forward pass updates the one value that
+/// checkpoints read; the optimizers never see it.
+public final class Buffer<Scalar: BLASScalar> {
+    /// The current value.
+    public var value: Tensor<Scalar>
+
+    public init(_ value: Tensor<Scalar>) { self.value = value }
+
+    /// The shape of the value.
+    public var shape: [Int] { value.shape }
+}

@@ -1,3 +1,20 @@
+// How to add an op (this file holds the only list of ops):
+//
+// 1. Write the op in a file of its own, as Sources/NeuralNet/LayerNorm.swift does, side by side:
+//    - `<op>Forward` and `<op>Backward` over buffers (the backward adds into gradient buffers);
+//    - `extension Tape`: the recording function (checks shapes, takes `nextNode`, runs the
+//      forward, returns `recordedVariable()`), `<op>BackwardStep`, and `<op>KernelContribution`
+//      (its parameters' part of the empirical NTK: `.noParameters` for an op without any);
+//    - if it is a layer: the layer type and its infinite-width `kernelMap`.
+// 2. Here, four lines: a case in `Operation`, and its line in each of the three switches below:
+//    `backwardStep`, `kernelContribution`, and `rowDependence` (which inputs' rows each output
+//    row reads: data-parallel training and the structured empirical NTK split a batch into rows
+//    only where that is safe). The compiler points at each switch that lacks the new case.
+// 3. A finite-difference test with `GradientCheck` (Tests/NeuralNetTests/GradientTests.swift).
+//
+// An op written outside the library needs none of this: it conforms to `CustomOperation` and is
+// recorded as `.custom` (Sources/NeuralNet/CustomOperation.swift).
+
 /// Reverse-mode automatic differentiation over tensors.
 ///
 /// A `Tape` records each operation in execution order together with what its backward needs
@@ -11,6 +28,10 @@
 /// the value, gradient and cache buffers of the operations recorded at the same positions, so a
 /// training step with unchanged shapes allocates nothing.
 ///
+/// A `Variable` belongs to one tape and one step: using it with a variable of another tape, or
+/// after `reset()`, stops with a precondition failure that says so (each `reset()` starts a new
+/// generation, and every variable carries the generation it was recorded in).
+///
 /// The entry points a training step calls (`input`, `dense`, `layerNorm`, `activation`,
 /// `meanSquaredError`, `backward`, `Adam.step`) are `@_specialize`d for Float and Double. The
 /// layers behind `any Layer` call them from unspecialised generic code; the specialised bodies
@@ -20,21 +41,25 @@ public final class Tape<Scalar: BLASScalar> {
     @usableFromInline var nodes: [Node<Scalar>] = []
     /// How many entries of `nodes` the current step has recorded.
     @usableFromInline var recorded = 0
+    /// Which step this is: `reset()` increments it, so variables of earlier steps are recognised.
+    @usableFromInline var generation = 0
     /// Whether the running `backward` adds into parameters' gradients (its `parameterGradients`).
     var accumulatesParameterGradients = true
     /// Where `backward` puts each parameter's gradient when not into the parameter's own
-    /// `gradient`: a data-parallel replica's buffers (see `DataParallelTraining`), by identity.
-    /// These are written, not added to: a pass's first contribution to one overwrites it, later
-    /// ones add, and one the pass did not reach is zeroed at its end. So nothing zeroes them
-    /// between steps, and most are never zeroed at all.
+    /// `gradient`: a data-parallel replica's buffers (see `DataParallelTraining`), by identity,
+    /// which each pass writes rather than adds to (`parameterGradientForContribution`).
     var parameterGradientDestinations: [ObjectIdentifier: GradientDestination<Scalar>] = [:]
-    /// The number of `backward` calls so far: a destination written in the running one holds it.
+    /// The number of `backward` calls so far (a destination keeps the last one that wrote it).
     var backwardPasses = 0
 
     public init() {}
 
-    /// Rewinds the tape for a new step, keeping every buffer for reuse.
-    public func reset() { recorded = 0 }
+    /// Rewinds the tape for a new step, keeping every buffer for reuse. Variables recorded before
+    /// cannot be used any more.
+    public func reset() {
+        recorded = 0
+        generation &+= 1
+    }
 
     /// The number of operations recorded since the last `reset()`.
     public var count: Int { recorded }
@@ -49,10 +74,10 @@ public final class Tape<Scalar: BLASScalar> {
             node.value.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.baseAddress!, count: source.count) }
         }
         node.requiresGradient = requiresGradient
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
     }
 
-    /// Records a parameter as a variable, for use with the general ops (`matmul`, `add`, ...);
+    /// Records a parameter as a variable, for use with the general ops (`matmul`, `+`, ...);
     /// its gradient accumulates into `parameter.gradient`.
     public func variable(_ parameter: Parameter<Scalar>) -> Variable<Scalar> {
         let node = nextNode(shape: parameter.shape, operation: .parameter(parameter))
@@ -60,15 +85,26 @@ public final class Tape<Scalar: BLASScalar> {
             node.value.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.baseAddress!, count: source.count) }
         }
         node.requiresGradient = true
-        return Variable(tape: self, index: recorded - 1)
+        return recordedVariable()
+    }
+
+    /// A parameter's gradient is its variable's: added into `parameter.gradient` (or written into
+    /// a replica's buffer, if this is the pass's first contribution to it).
+    func parameterBackwardStep(_ node: Node<Scalar>, parameter: Parameter<Scalar>) {
+        guard let destination = parameterGradientForContribution(parameter) else { return }
+        if destination.accumulate {
+            Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination.pointer)
+        } else {
+            destination.pointer.update(from: node.gradient.unsafeBaseAddress, count: node.value.count)
+        }
     }
 
     /// The value a variable holds (shares storage until either side is written).
-    public func value(_ variable: Variable<Scalar>) -> Tensor<Scalar> { nodes[variable.index].value }
+    public func value(_ variable: Variable<Scalar>) -> Tensor<Scalar> { node(of: variable, in: "value").value }
 
     /// The gradient of the last `backward` output with respect to `variable`.
     public func gradient(of variable: Variable<Scalar>) -> Tensor<Scalar> {
-        let node = nodes[variable.index]
+        let node = node(of: variable, in: "gradient(of:)")
         precondition(node.requiresGradient,
                      "gradient(of:): this variable does not require a gradient; record it with requiresGradient: true")
         return node.gradient
@@ -84,14 +120,13 @@ public final class Tape<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(_ output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, parameterGradients: Bool = true) {
-        precondition(output.index < recorded, "backward: the variable was not recorded in this step")
+        let outputNode = node(of: output, in: "backward")
         accumulatesParameterGradients = parameterGradients
         backwardPasses &+= 1
         defer { zeroUnreachedDestinations() }
         for index in 0...output.index where nodes[index].requiresGradient {
             nodes[index].prepareGradient()
         }
-        let outputNode = nodes[output.index]
         guard outputNode.requiresGradient else {
             // The output is a constant: every gradient is zero.
             for index in 0...output.index where nodes[index].requiresGradient { _ = nodes[index].gradientToAddInto() }
@@ -113,47 +148,39 @@ public final class Tape<Scalar: BLASScalar> {
         }
     }
 
-    /// The buffer `backward` puts `parameter`'s gradient in, and whether to add to it (`+=`):
-    /// always for a parameter's own `gradient`; for a destination, unless this is the pass's
-    /// first contribution to it, which may overwrite it (`=`). Nil when it computes none.
+    /// The buffer `backward` adds `parameter`'s gradient into (`+=`); nil when it computes none.
+    /// A replica's buffer that this pass has not written yet is zeroed first.
     @inline(__always)
-    func parameterGradient(_ parameter: Parameter<Scalar>?) -> (pointer: UnsafeMutablePointer<Scalar>, accumulate: Bool)? {
-        guard accumulatesParameterGradients, let parameter else { return nil }
-        if parameterGradientDestinations.isEmpty { return (parameter.gradient.unsafeMutableBaseAddress(), true) }
-        let key = ObjectIdentifier(parameter)
-        guard let destination = parameterGradientDestinations[key] else {
-            preconditionFailure("backward: a parameter of shape \(parameter.shape) is not among this replica's parameters")
-        }
-        if destination.writtenInPass == backwardPasses { return (destination.pointer, true) }
-        parameterGradientDestinations[key]!.writtenInPass = backwardPasses
-        return (destination.pointer, false)
+    func parameterGradient(_ parameter: Parameter<Scalar>?) -> UnsafeMutablePointer<Scalar>? {
+        guard let parameter, let destination = parameterGradientForContribution(parameter) else { return nil }
+        if !destination.accumulate { destination.pointer.update(repeating: 0, count: parameter.value.count) }
+        return destination.pointer
     }
 
-    /// `parameterGradient` for an op's two parameters (a weight and a bias), whose kernel takes
-    /// one flag for both: if one adds and the other is a first contribution, that one is zeroed
-    /// and both add.
-    func parameterGradients(_ weight: Parameter<Scalar>?, _ bias: Parameter<Scalar>?)
-        -> (weight: UnsafeMutablePointer<Scalar>?, bias: UnsafeMutablePointer<Scalar>?, accumulate: Bool) {
-        let (weightGradient, biasGradient) = (parameterGradient(weight), parameterGradient(bias))
-        let accumulate = weightGradient?.accumulate ?? false || biasGradient?.accumulate ?? false
-        if accumulate {
-            if let weight, let weightGradient, !weightGradient.accumulate {
-                weightGradient.pointer.update(repeating: 0, count: weight.value.count)
-            }
-            if let bias, let biasGradient, !biasGradient.accumulate {
-                biasGradient.pointer.update(repeating: 0, count: bias.value.count)
-            }
+    /// The node `variable` names, after checking that it belongs to this tape and this step.
+    /// `operation` names the op for the message.
+    @inlinable @inline(__always)
+    func node(of variable: Variable<Scalar>, in operation: StaticString) -> Node<Scalar> {
+        if _slowPath(variable.tape !== self || variable.generation != generation) {
+            misusedVariable(variable, in: operation)
         }
-        return (weightGradient?.pointer, biasGradient?.pointer, accumulate)
+        return nodes[variable.index]
     }
 
-    /// Zeroes the destinations the finished pass did not reach (parameters the output does not
-    /// depend on), so that each holds this pass's gradient.
-    func zeroUnreachedDestinations() {
-        guard accumulatesParameterGradients else { return }
-        for destination in parameterGradientDestinations.values where destination.writtenInPass != backwardPasses {
-            destination.pointer.update(repeating: 0, count: destination.count)
+    @usableFromInline @inline(never)
+    func misusedVariable(_ variable: Variable<Scalar>, in operation: StaticString) -> Never {
+        if variable.tape !== self {
+            preconditionFailure("\(operation): the variables belong to two different tapes; record every variable of "
+                + "one computation on one tape")
         }
+        preconditionFailure("\(operation): the variable was recorded before its tape's reset() (tape step "
+            + "\(variable.generation), now \(generation)); variables are valid only until the next reset()")
+    }
+
+    /// The variable for the node recorded last.
+    @inlinable @inline(__always)
+    func recordedVariable() -> Variable<Scalar> {
+        Variable(tape: self, index: recorded &- 1, generation: generation)
     }
 
     /// The node for the next operation, reusing the buffers recorded at this position last step.
@@ -188,144 +215,165 @@ public final class Tape<Scalar: BLASScalar> {
     /// Runs one recorded operation's backward, dispatching to the op's hand-written function.
     func backwardStep(_ node: Node<Scalar>) {
         switch node.operation {
-        case .input:
-            break
-        case let .parameter(parameter):
-            if let destination = parameterGradient(parameter) {
-                if destination.accumulate {
-                    Scalar.axpy(n: node.value.count, alpha: 1, x: node.gradient.unsafeBaseAddress, y: destination.pointer)
-                } else {
-                    destination.pointer.update(from: node.gradient.unsafeBaseAddress, count: node.value.count)
-                }
-            }
+        case .input: break
+        case let .parameter(parameter): parameterBackwardStep(node, parameter: parameter)
         case let .dense(input, weight, bias, weightScale, biasScale):
-            denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias,
-                              weightScale: weightScale, biasScale: biasScale)
-        case let .layerNorm(input, weight, bias):
-            layerNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias)
-        case let .activation(input, activation):
-            activationBackwardStep(node, input: nodes[input], activation: activation)
-        case let .elementwise(a, b, operation):
-            elementwiseBackwardStep(node, nodes[a], nodes[b], operation: operation)
-        case let .scale(input, factor):
-            let source = nodes[input]
-            if source.requiresGradient {
-                Scalar.axpy(n: node.value.count, alpha: factor, x: node.gradient.unsafeBaseAddress, y: source.gradientToAddInto())
-            }
-        case let .matmul(a, b):
-            matmulBackwardStep(node, nodes[a], nodes[b])
-        case let .sum(input, divisor):
-            sumBackwardStep(node, input: nodes[input], divisor: divisor)
-        case let .meanSquaredError(prediction):
-            meanSquaredErrorBackwardStep(node, prediction: nodes[prediction])
+            denseBackwardStep(node, input: nodes[input], weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale)
+        case let .layerNorm(input, weight, bias): layerNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias)
+        case let .rmsNorm(input, weight): rmsNormBackwardStep(node, input: nodes[input], weight: weight)
+        case let .batchNorm(input, weight, bias, usesBatchStatistics):
+            batchNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias, usesBatchStatistics: usesBatchStatistics)
+        case let .activation(input, activation): activationBackwardStep(node, input: nodes[input], activation: activation)
+        case let .unary(input, function): unaryBackwardStep(node, input: nodes[input], function: function)
+        case let .elementwise(a, b, operation): elementwiseBackwardStep(node, nodes[a], nodes[b], operation: operation)
+        case let .rowVector(matrix, vector, operation):
+            rowVectorBackwardStep(node, matrix: nodes[matrix], vector: nodes[vector], operation: operation)
+        case let .scalarAffine(input, factor, _): scalarAffineBackwardStep(node, input: nodes[input], factor: factor)
+        case let .matmul(a, b): matmulBackwardStep(node, nodes[a], nodes[b])
+        case let .sum(input, divisor): sumBackwardStep(node, input: nodes[input], divisor: divisor)
+        case let .axisSum(input, axis, divisor): axisSumBackwardStep(node, input: nodes[input], axis: axis, divisor: divisor)
+        case let .meanSquaredError(prediction): meanSquaredErrorBackwardStep(node, prediction: nodes[prediction])
+        case let .custom(operation, inputs): customBackwardStep(node, operation: operation, inputs: inputs)
+        }
+    }
+
+    /// One recorded operation's parameters' part of the empirical NTK, read after
+    /// `backward(_:parameterGradients: false)` from the sum of the outputs (see `TangentKernelTerm`).
+    func kernelContribution(_ node: Node<Scalar>) -> KernelContribution<Scalar> {
+        switch node.operation {
+        case .input, .activation, .unary, .elementwise, .rowVector, .scalarAffine, .matmul, .sum, .axisSum, .meanSquaredError:
+            return .noParameters
+        case let .parameter(parameter): return .unsupported("a parameter of shape \(parameter.shape) used as a variable")
+        case let .dense(input, weight, bias, weightScale, biasScale):
+            return denseKernelContribution(node, input: nodes[input], weight: weight, bias: bias,
+                                           weightScale: weightScale, biasScale: biasScale)
+        case let .layerNorm(input, weight, bias): return layerNormKernelContribution(node, input: nodes[input], weight: weight, bias: bias)
+        case let .rmsNorm(input, weight): return rmsNormKernelContribution(node, input: nodes[input], weight: weight)
+        case let .batchNorm(input, weight, bias, usesBatchStatistics):
+            return batchNormKernelContribution(node, input: nodes[input], weight: weight, bias: bias,
+                                               usesBatchStatistics: usesBatchStatistics)
+        case let .custom(operation, inputs): return customKernelContribution(node, operation: operation, inputs: inputs)
+        }
+    }
+
+    /// Which inputs' rows each output row of a recorded operation reads.
+    func rowDependence(_ operation: Operation<Scalar>) -> RowDependence {
+        switch operation {
+        case .input, .parameter: return RowDependence()
+        case let .dense(input, _, _, _, _), let .layerNorm(input, _, _), let .rmsNorm(input, _), let .activation(input, _),
+             let .unary(input, _), let .scalarAffine(input, _, _), let .batchNorm(input, _, _, usesBatchStatistics: false):
+            return RowDependence(rowwise: OperationInputs(input))
+        case let .batchNorm(input, _, _, usesBatchStatistics: true):
+            return RowDependence(whole: OperationInputs(input), what: "a BatchNorm in training mode (its batch statistics couple the rows)")
+        case let .elementwise(a, b, _): return RowDependence(rowwise: OperationInputs(a, b))
+        case let .rowVector(matrix, vector, _):
+            return RowDependence(rowwise: OperationInputs(matrix), whole: OperationInputs(vector), what: "a row vector broadcast over rows")
+        case let .matmul(a, b): return RowDependence(rowwise: OperationInputs(a), whole: OperationInputs(b), what: "a matrix product")
+        case let .sum(input, _): return RowDependence(whole: OperationInputs(input), what: "a sum or mean over all elements")
+        case let .axisSum(input, axis, _):
+            return axis == .columns ? RowDependence(rowwise: OperationInputs(input))
+                : RowDependence(whole: OperationInputs(input), what: "a sum or mean over rows")
+        case let .meanSquaredError(prediction): return RowDependence(whole: OperationInputs(prediction), what: "a mean squared error")
+        case let .custom(operation, inputs):
+            return operation.isRowIndependent ? RowDependence(rowwise: inputs)
+                : RowDependence(whole: inputs, what: "\(operation.name) (not declared row-independent)")
         }
     }
 }
 
-/// A value recorded on a tape: a handle (the tape and a position), cheap to copy.
+/// A value recorded on a tape: a handle (the tape, a position and the tape's step), cheap to copy.
 public struct Variable<Scalar: BLASScalar> {
     public let tape: Tape<Scalar>
     @usableFromInline let index: Int
+    /// The tape's `generation` when this was recorded; the variable is valid only while they agree.
+    @usableFromInline let generation: Int
 
     @usableFromInline
-    init(tape: Tape<Scalar>, index: Int) {
+    init(tape: Tape<Scalar>, index: Int, generation: Int) {
         self.tape = tape
         self.index = index
+        self.generation = generation
     }
 
     /// The shape of the value.
-    public var shape: [Int] { tape.nodes[index].value.shape }
+    public var shape: [Int] { tape.node(of: self, in: "shape").value.shape }
     /// The value (see `Tape.value`).
     public var value: Tensor<Scalar> { tape.value(self) }
 }
 
-/// A buffer `backward` writes a parameter's gradient in (see `parameterGradientDestinations`).
-struct GradientDestination<Scalar> {
-    let pointer: UnsafeMutablePointer<Scalar>
-    let count: Int
-    /// The `backwardPasses` of the last pass that wrote it.
-    var writtenInPass = 0
-}
-
-/// What a recorded operation did, and what its backward reads.
+/// What a recorded operation did, and what its backward reads: the one list of ops (see the top
+/// of this file). Inputs are positions on the tape.
 @usableFromInline
 enum Operation<Scalar: BLASScalar> {
     case input
     case parameter(Parameter<Scalar>)
     case dense(input: Int, weight: Parameter<Scalar>, bias: Parameter<Scalar>?, weightScale: Scalar, biasScale: Scalar)
     case layerNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?)
+    case rmsNorm(input: Int, weight: Parameter<Scalar>?)
+    /// Normalised by the batch's statistics (training) or by the running ones (evaluation).
+    case batchNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, usesBatchStatistics: Bool)
     case activation(input: Int, Activation)
+    case unary(input: Int, UnaryFunction)
     case elementwise(Int, Int, ElementwiseOperation)
-    case scale(input: Int, factor: Scalar)
+    /// A [rows, n] matrix combined with a [1, n] vector in every row.
+    case rowVector(matrix: Int, vector: Int, RowVectorOperation)
+    /// `factor * x + offset`.
+    case scalarAffine(input: Int, factor: Scalar, offset: Scalar)
     case matmul(Int, Int)
     /// The sum of all elements divided by `divisor` (1 for a sum, the count for a mean).
     case sum(input: Int, divisor: Scalar)
+    /// The sums along one axis divided by `divisor`: over rows to [1, n], over columns to [rows, 1].
+    case axisSum(input: Int, axis: Axis, divisor: Scalar)
     case meanSquaredError(prediction: Int)
+    /// An op written outside the library (`CustomOperation`).
+    case custom(any CustomOperation<Scalar>, inputs: OperationInputs)
 }
 
-/// One recorded operation's buffers. `cache` holds what the backward needs beyond the inputs.
+/// Up to four tape positions, stored inline (no array, so recording allocates nothing).
 @usableFromInline
-final class Node<Scalar: BLASScalar> {
-    @usableFromInline var operation: Operation<Scalar> = .input
-    @usableFromInline var value: Tensor<Scalar>
-    @usableFromInline var gradient: Tensor<Scalar>
-    @usableFromInline var cache: Tensor<Scalar>
-    @usableFromInline var requiresGradient = false
-    /// Whether a contribution of the running backward pass is in `gradient`; until then the
-    /// buffer holds stale values (see `gradientToWrite` and `gradientToAddInto`).
-    @usableFromInline var hasGradient = false
+struct OperationInputs {
+    static var capacity: Int { 4 }
+    @usableFromInline var count = 0
+    @usableFromInline var storage: (Int, Int, Int, Int) = (0, 0, 0, 0)
 
-    init(shape: [Int]) {
-        value = Tensor(uninitializedShape: shape)
-        gradient = Tensor(uninitializedShape: [0])
-        cache = Tensor(uninitializedShape: [0])
-    }
+    @usableFromInline init() {}
+    @usableFromInline init(_ a: Int) { (count, storage.0) = (1, a) }
+    @usableFromInline init(_ a: Int, _ b: Int) { (count, storage.0, storage.1) = (2, a, b) }
 
-    /// Makes `value` a writable buffer of `shape`, reusing the old one when the shape matches and
-    /// nobody else holds it.
     @usableFromInline
-    func prepare(shape: [Int]) {
-        if value.shape != shape || !value.hasUniqueStorage() {
-            value = Tensor(uninitializedShape: shape)
+    subscript(position: Int) -> Int {
+        get {
+            switch position {
+            case 0: storage.0
+            case 1: storage.1
+            case 2: storage.2
+            default: storage.3
+            }
         }
-        requiresGradient = false
-    }
-
-    /// Makes `cache` a buffer of `count` scalars, reusing the old one when it is large enough.
-    func prepareCache(count: Int) {
-        if cache.count != count || !cache.hasUniqueStorage() {
-            cache = Tensor(uninitializedShape: [count])
+        set {
+            switch position {
+            case 0: storage.0 = newValue
+            case 1: storage.1 = newValue
+            case 2: storage.2 = newValue
+            default: storage.3 = newValue
+            }
         }
     }
 
-    /// Readies the gradient buffer for a backward pass: sized to the value's shape, its contents
-    /// stale until the first contribution (no zeroing).
-    func prepareGradient() {
-        if gradient.shape != value.shape || !gradient.hasUniqueStorage() {
-            gradient = Tensor(uninitializedShape: value.shape)
-        }
-        hasGradient = false
+    @usableFromInline
+    mutating func append(_ index: Int) {
+        precondition(count < Self.capacity, "a custom operation takes at most \(Self.capacity) inputs")
+        self[count] = index
+        count &+= 1
     }
+}
 
-    /// The gradient buffer for a contribution that may overwrite it (`=`) when `accumulate` is
-    /// false, the pass's first contribution, and must add to it (`+=`) otherwise.
-    func gradientForContribution() -> (pointer: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
-        let accumulate = hasGradient
-        hasGradient = true
-        return (gradient.unsafeMutableBaseAddress(), accumulate)
-    }
-
-    /// The gradient buffer for a contribution that overwrites it: the output's seed.
-    func gradientToWrite() -> UnsafeMutablePointer<Scalar> {
-        hasGradient = true
-        return gradient.unsafeMutableBaseAddress()
-    }
-
-    /// The gradient buffer for a contribution that can only add (`+=`): zeroed first if nothing
-    /// has been written to it in this pass.
-    func gradientToAddInto() -> UnsafeMutablePointer<Scalar> {
-        let (pointer, accumulate) = gradientForContribution()
-        if !accumulate { pointer.update(repeating: 0, count: value.count) }
-        return pointer
-    }
+/// Which inputs' rows each output row of an op reads: its `rowwise` inputs' row r only (output
+/// row r), and every row of its `whole` inputs. An op keeps a batch's rows apart when none of its
+/// `whole` inputs depends on the batch (they are parameters or constants).
+struct RowDependence {
+    var rowwise = OperationInputs()
+    var whole = OperationInputs()
+    /// What the op is, for the message when it mixes a batch's rows.
+    var what = ""
 }

@@ -1,11 +1,13 @@
-@_spi(TangentKernels) import NeuralNet
+import NeuralNet
 
 /// The empirical neural tangent kernel of a finite network with a scalar output,
 /// `Theta(x1_i, x2_j) = sum over all parameters p of df(x1_i)/dp * df(x2_j)/dp`.
 ///
 /// The structured method (`empiricalTangentKernel`) never forms per-sample Jacobians. Samples do
 /// not interact (Dense, LayerNorm and the activations act on each row alone), so one backward pass
-/// from `sum_i f(x_i)` leaves every sample's own gradient at every layer's output. For a Dense layer
+/// from `sum_i f(x_i)` leaves every sample's own gradient at every layer's output. Each op writes
+/// its part as factors in its own file (`TangentKernelTerm`, in NeuralNet); this file multiplies
+/// and sums them in tiles. For a Dense layer
 /// `y = s_w x Wᵀ + s_b b` with inputs A (N1 x n_in) and output gradients D (N1 x n_out) for the
 /// first set, B and E for the second, sample i's gradients are `s_w D_iᵀ A_i` for W and `s_b D_i`
 /// for b, so the layer adds
@@ -21,11 +23,18 @@
 /// the lower triangles of those on it (through `syrk`), then mirrored. Points go through the network in blocks of `rowsPerBlock`, so memory
 /// holds the layer inputs and gradients of at most two blocks besides the kernel itself.
 extension Layer {
-    /// The empirical NTK between the rows of `x1` and those of `x2` by the structured method:
-    /// per layer, Gram products of its inputs and of the gradients at its output.
+    /// The empirical NTK between the rows of `x1` and those of `x2`.
     ///
-    /// Handles networks of Dense layers (either parameterization), LayerNorm (with or without
-    /// affine parameters), activations and rowwise arithmetic. Parameters' gradients are left as
+    /// By default (`.automatic`) by the structured method, per op Gram products of what one
+    /// forward and one backward pass leave (for a Dense layer its inputs and the gradients at its
+    /// output), which takes apart networks of Dense layers (either parameterization), LayerNorm
+    /// and RMSNorm (with or without affine parameters), evaluation-mode BatchNorm, residual blocks,
+    /// activations, arithmetic that keeps rows apart, and
+    /// `CustomOperation`s that declare `isRowIndependent` and, if they have parameters, their
+    /// `tangentKernelTerms`. Any other network (an op with parameters but no declared factors, a
+    /// parameter used as a variable or by two layers, an op that mixes a batch's rows) falls back
+    /// to per-sample Jacobians (`empiricalTangentKernelFromJacobians`): the same kernel, with one
+    /// forward and one backward pass per point and N x P memory. Parameters' gradients are left as
     /// they were.
     /// - Parameters:
     ///   - x1: N1 points, one a row.
@@ -33,12 +42,15 @@ extension Layer {
     ///     is exactly symmetric).
     ///   - rowsPerBlock: how many points go through the network at once. Memory for the features
     ///     is about `2 * rowsPerBlock * (sum of every Dense layer's inputs and outputs)` scalars.
+    ///   - method: `.structured` throws where `.automatic` falls back; `.jacobians` never tries
+    ///     the structured method.
     /// - Returns: Theta, N1 x N2.
-    /// - Throws: `EmpiricalTangentKernelError` when the output is not one scalar per point, or the
-    ///   network records an operation the structured method cannot take apart (use
-    ///   `empiricalTangentKernelFromJacobians`, which handles any network).
+    /// - Throws: `EmpiricalTangentKernelError` when the output is not one scalar per point, or
+    ///   (`.structured` only) the network records an operation the structured method cannot take apart;
+    ///   `.batchStatistics` for a network with a training-mode BatchNorm (whatever the method).
     public func empiricalTangentKernel(
-        _ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>? = nil, rowsPerBlock: Int = 2048
+        _ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>? = nil, rowsPerBlock: Int = 2048,
+        method: EmpiricalTangentKernelMethod = .automatic
     ) throws -> Tensor<Scalar> {
         precondition(x1.rank == 2, "empiricalTangentKernel: x1 must be a matrix [points, features], got \(x1.shape)")
         if let x2 {
@@ -46,6 +58,22 @@ extension Layer {
                          "empiricalTangentKernel: x1 has shape \(x1.shape) but x2 has shape \(x2.shape); the features must agree")
         }
         precondition(rowsPerBlock > 0, "empiricalTangentKernel: rowsPerBlock must be positive, got \(rowsPerBlock)")
+        switch method {
+        case .jacobians:
+            return try empiricalTangentKernelFromJacobians(x1, x2)
+        case .structured:
+            return try structuredEmpiricalTangentKernel(x1, x2, rowsPerBlock: rowsPerBlock)
+        case .automatic:
+            do {
+                return try structuredEmpiricalTangentKernel(x1, x2, rowsPerBlock: rowsPerBlock)
+            } catch EmpiricalTangentKernelError.unsupportedOperation, EmpiricalTangentKernelError.sharedParameter {
+                return try empiricalTangentKernelFromJacobians(x1, x2)
+            }
+        }
+    }
+
+    /// `empiricalTangentKernel` by the structured method only.
+    func structuredEmpiricalTangentKernel(_ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>?, rowsPerBlock: Int) throws -> Tensor<Scalar> {
         let rows = x1.shape[0], columns = x2?.shape[0] ?? rows
         var kernel = Tensor<Scalar>.zeros([rows, columns])
         let theta = kernel.unsafeMutableBaseAddress()
@@ -84,19 +112,23 @@ extension Layer {
     /// Slow (N passes) and memory-hungry (N x P), but it makes no assumption about the network
     /// beyond a scalar output per point: the test oracle for `empiricalTangentKernel`. A parameter
     /// used in several places counts once, with its gradients summed. Parameters' gradients are
-    /// left as they were.
+    /// left as they were. Without x2 the kernel is made exactly symmetric (its lower triangle mirrored).
     /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`.
     public func empiricalTangentKernelFromJacobians(_ x1: Tensor<Scalar>, _ x2: Tensor<Scalar>? = nil) throws -> Tensor<Scalar> {
         let jacobian1 = try parameterJacobian(x1)
         let jacobian2 = try x2.map { try parameterJacobian($0) } ?? jacobian1
-        return matmul(jacobian1, jacobian2, transposeB: true)
+        var kernel = matmul(jacobian1, jacobian2, transposeB: true)
+        if x2 == nil { mirrorLowerTriangle(kernel.unsafeMutableBaseAddress(), count: kernel.shape[0]) }
+        return kernel
     }
 
     /// J, N x P: row i holds df(x_i)/dp for every parameter p, parameters in the order of
     /// `parameters` (each once), each flattened in row-major order.
-    /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`.
+    /// - Throws: `EmpiricalTangentKernelError.outputNotScalar`, or `.batchStatistics` for a network
+    ///   that couples the rows of a batch.
     public func parameterJacobian(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {
         precondition(x.rank == 2, "parameterJacobian: x must be a matrix [points, features], got \(x.shape)")
+        guard !mixesBatchRows else { throw EmpiricalTangentKernelError.batchStatistics }
         var seen = Set<ObjectIdentifier>()
         let unique = parameters.filter { seen.insert(ObjectIdentifier($0)).inserted }
         let total = unique.reduce(0) { $0 + $1.value.count }
@@ -127,6 +159,17 @@ extension Layer {
     }
 }
 
+/// How `empiricalTangentKernel` computes the kernel.
+public enum EmpiricalTangentKernelMethod: Sendable, Equatable {
+    /// The structured method where the network can be taken apart, per-sample Jacobians elsewhere.
+    case automatic
+    /// The structured method only: throws `EmpiricalTangentKernelError.unsupportedOperation` or
+    /// `.sharedParameter` for a network it cannot take apart.
+    case structured
+    /// Per-sample Jacobians (`empiricalTangentKernelFromJacobians`).
+    case jacobians
+}
+
 /// Why the empirical NTK could not be computed.
 public enum EmpiricalTangentKernelError: Error, CustomStringConvertible, Equatable {
     /// The network's output for `points` points has this shape instead of `[points, 1]`.
@@ -136,6 +179,9 @@ public enum EmpiricalTangentKernelError: Error, CustomStringConvertible, Equatab
     /// A parameter (of this shape) is used by more than one layer: its per-sample gradient is a sum
     /// over the uses, and the per-layer Gram products would miss the cross terms.
     case sharedParameter(shape: [Int])
+    /// The network couples the rows of a batch (a BatchNorm in training mode): a point's output
+    /// depends on the other points of its batch, so it has no gradient of its own.
+    case batchStatistics
 
     public var description: String {
         switch self {
@@ -144,98 +190,47 @@ public enum EmpiricalTangentKernelError: Error, CustomStringConvertible, Equatab
                 + "the kernel is defined here for one scalar output per point, [\(points), 1]"
         case let .unsupportedOperation(what):
             return "empirical NTK, structured method: the network records \(what), which it cannot take apart "
-                + "(it handles Dense, LayerNorm, activations and rowwise arithmetic); "
-                + "empiricalTangentKernelFromJacobians handles any network"
+                + "(it handles Dense, LayerNorm, RMSNorm, evaluation-mode BatchNorm, activations, arithmetic that "
+                + "keeps rows apart, and custom ops "
+                + "that declare isRowIndependent and their factors); method .automatic (the default) and "
+                + "empiricalTangentKernelFromJacobians handle any network"
         case let .sharedParameter(shape):
             return "empirical NTK, structured method: a parameter of shape \(shape) is used by more than one layer; "
-                + "empiricalTangentKernelFromJacobians handles shared parameters"
+                + "method .automatic (the default) and empiricalTangentKernelFromJacobians handle shared parameters"
+        case .batchStatistics:
+            return "empirical NTK: the network has a BatchNorm in training mode, whose batch statistics make each "
+                + "point's output depend on the other points of its batch, so a point has no gradient of its own "
+                + "and the per-point kernel is not defined; call setTraining(false) to normalise by the running "
+                + "statistics (the BatchNorm is then an affine map of each feature)"
         }
     }
 }
 
 // MARK: - Features: what one forward and one backward pass leave for the kernel
 
-/// One layer's part of the kernel, as factors of one block of points.
-enum KernelTerm<Scalar: BLASScalar> {
-    /// A Dense layer: adds `(s_w^2 A Bᵀ + s_b^2) .* (D Eᵀ)`.
-    case dense(inputs: Tensor<Scalar>, outputGradients: Tensor<Scalar>, weightScaleSquared: Scalar, biasScaleSquared: Scalar)
-    /// A plain Gram product `G Hᵀ` (LayerNorm's gamma and beta: `G = [D .* xhat, D]`).
-    case gram(Tensor<Scalar>)
-}
-
 extension Layer {
     /// Runs a block of points forward and back (from the sum of the outputs, without touching
-    /// parameters' gradients) and collects each layer's factors of the kernel.
+    /// parameters' gradients) and collects each op's factors of the kernel
+    /// (`Tape.tangentKernelDecomposition`; each op's factors are written in its own file).
     @_specialize(where Self == Sequential<Double>)
     @_specialize(where Self == Sequential<Float>)
-    func kernelFeatures(_ x: Tensor<Scalar>) throws -> [KernelTerm<Scalar>] {
+    func kernelFeatures(_ x: Tensor<Scalar>) throws -> [TangentKernelTerm<Scalar>] {
+        guard !mixesBatchRows else { throw EmpiricalTangentKernelError.batchStatistics }
         let points = x.shape[0]
         let tape = Tape<Scalar>()
-        let output = self(tape.input(x))
+        let input = tape.input(x)
+        let output = self(input)
         guard output.shape == [points, 1] else {
             throw EmpiricalTangentKernelError.outputNotScalar(shape: output.shape, points: points)
         }
         guard points > 0 else { return [] }
         tape.backward(output, parameterGradients: false)
-        var terms: [KernelTerm<Scalar>] = []
-        var seen = Set<ObjectIdentifier>()
-        func checkShared(_ parameters: Parameter<Scalar>?...) throws {
-            for case let parameter? in parameters where !seen.insert(ObjectIdentifier(parameter)).inserted {
-                throw EmpiricalTangentKernelError.sharedParameter(shape: parameter.shape)
-            }
+        switch tape.tangentKernelDecomposition(input: input, output: output) {
+        case let .terms(terms): return terms
+        case let .unsupportedOperation(what): throw EmpiricalTangentKernelError.unsupportedOperation(what)
+        case let .sharedParameter(shape): throw EmpiricalTangentKernelError.sharedParameter(shape: shape)
         }
-        for index in 0...output.recordIndex {
-            switch tape.recordedOperation(at: index) {
-            case .input, .activation, .rowwise:
-                continue
-            case let .other(what):
-                throw EmpiricalTangentKernelError.unsupportedOperation(what)
-            case let .dense(input, weight, bias, weightScale, biasScale):
-                try checkShared(weight, bias)
-                guard let gradients = tape.recordedGradient(at: index) else { continue }
-                terms.append(.dense(inputs: tape.recordedValue(at: input), outputGradients: gradients,
-                                    weightScaleSquared: weightScale * weightScale,
-                                    biasScaleSquared: bias == nil ? 0 : biasScale * biasScale))
-            case let .layerNorm(input, weight, bias):
-                guard weight != nil || bias != nil else { continue }
-                try checkShared(weight, bias)
-                guard let gradients = tape.recordedGradient(at: index) else { continue }
-                let (mean, reciprocalDeviation) = tape.layerNormStatistics(at: index)
-                terms.append(.gram(layerNormFeatures(
-                    input: tape.recordedValue(at: input), outputGradients: gradients, mean: mean,
-                    reciprocalStandardDeviation: reciprocalDeviation, hasWeight: weight != nil, hasBias: bias != nil)))
-            }
-        }
-        return terms
     }
-}
-
-/// `[D .* xhat, D]` for LayerNorm's gamma and beta (either part only if the other is absent),
-/// with xhat = (x - mean) * rstd per row.
-@_specialize(where Scalar == Float)
-@_specialize(where Scalar == Double)
-func layerNormFeatures<Scalar: BLASScalar>(
-    input: Tensor<Scalar>, outputGradients: Tensor<Scalar>, mean: Tensor<Scalar>,
-    reciprocalStandardDeviation: Tensor<Scalar>, hasWeight: Bool, hasBias: Bool
-) -> Tensor<Scalar> {
-    let (rows, width) = (input.shape[0], input.shape[1])
-    let parts = (hasWeight ? 1 : 0) + (hasBias ? 1 : 0)
-    var features = Tensor<Scalar>(uninitializedShape: [rows, parts * width])
-    let (x, d, mu, rstd) = (input.unsafeBaseAddress, outputGradients.unsafeBaseAddress,
-                            mean.unsafeBaseAddress, reciprocalStandardDeviation.unsafeBaseAddress)
-    let target = features.unsafeMutableBaseAddress()
-    for i in 0..<rows {
-        let row = target + i &* parts &* width
-        let (xRow, dRow) = (x + i &* width, d + i &* width)
-        var column = 0
-        if hasWeight {
-            for j in 0..<width { row[j] = dRow[j] * ((xRow[j] - mu[i]) * rstd[i]) }
-            column = width
-        }
-        if hasBias { (row + column).update(from: dRow, count: width) }
-    }
-    withExtendedLifetime((input, outputGradients, mean, reciprocalStandardDeviation)) {}
-    return features
 }
 
 // MARK: - Assembling the kernel
@@ -251,11 +246,11 @@ let kernelTileSize = 256
 @_specialize(where Scalar == Double)
 func accumulateKernel<Scalar: BLASScalar>(
     _ theta: UnsafeMutablePointer<Scalar>, columns: Int,
-    _ features1: [KernelTerm<Scalar>], at offset1: Int, _ features2: [KernelTerm<Scalar>], at offset2: Int,
+    _ features1: [TangentKernelTerm<Scalar>], at offset1: Int, _ features2: [TangentKernelTerm<Scalar>], at offset2: Int,
     lowerTriangleOnly: Bool
 ) {
     precondition(features1.count == features2.count, "empirical NTK: the two sets recorded different layers")
-    guard let rows1 = features1.first.map(termRows), let rows2 = features2.first.map(termRows) else { return }
+    guard let rows1 = features1.first?.points, let rows2 = features2.first?.points else { return }
     let tile = kernelTileSize
     let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: 2 * tile * tile)
     defer { scratch.deallocate() }
@@ -274,7 +269,7 @@ func accumulateKernel<Scalar: BLASScalar>(
             }
             for (term1, term2) in zip(features1, features2) {
                 switch (term1, term2) {
-                case let (.dense(a, d, weightScaleSquared, biasScaleSquared), .dense(b, e, _, _)):
+                case let (.linear(a, d, weightScaleSquared, biasScaleSquared), .linear(b, e, _, _)):
                     // P = A Bᵀ and Q = D Eᵀ for this tile, then theta += (s_w^2 P + s_b^2) .* Q.
                     gramProduct(a, rows: tileRow, height, b, rows: tileColumn, width, into: inputProducts, ldc: width, beta: 0)
                     gramProduct(d, rows: tileRow, height, e, rows: tileColumn, width, into: gradientProducts, ldc: width, beta: 0)
@@ -282,7 +277,7 @@ func accumulateKernel<Scalar: BLASScalar>(
                         let (out, p, q) = (target + i * columns, inputProducts + i * width, gradientProducts + i * width)
                         for j in 0..<width { out[j] += (weightScaleSquared * p[j] + biasScaleSquared) * q[j] }
                     }
-                case let (.gram(g), .gram(h)):
+                case let (.perSampleGradients(g), .perSampleGradients(h)):
                     gramProduct(g, rows: tileRow, height, h, rows: tileColumn, width, into: target, ldc: columns, beta: 1)
                 default:
                     preconditionFailure("empirical NTK: the two sets recorded different layers")
@@ -297,20 +292,20 @@ func accumulateKernel<Scalar: BLASScalar>(
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func accumulateDiagonalTile<Scalar: BLASScalar>(
-    _ target: UnsafeMutablePointer<Scalar>, columns: Int, _ features: [KernelTerm<Scalar>], rows start: Int, _ count: Int,
+    _ target: UnsafeMutablePointer<Scalar>, columns: Int, _ features: [TangentKernelTerm<Scalar>], rows start: Int, _ count: Int,
     scratch: UnsafeMutablePointer<Scalar>
 ) {
     let (inputProducts, gradientProducts) = (scratch, scratch + kernelTileSize * kernelTileSize)
     for term in features {
         switch term {
-        case let .dense(a, d, weightScaleSquared, biasScaleSquared):
+        case let .linear(a, d, weightScaleSquared, biasScaleSquared):
             gramLowerTriangle(a, rows: start, count, into: inputProducts, ldc: count, beta: 0)
             gramLowerTriangle(d, rows: start, count, into: gradientProducts, ldc: count, beta: 0)
             for i in 0..<count {
                 let (out, p, q) = (target + i * columns, inputProducts + i * count, gradientProducts + i * count)
                 for j in 0...i { out[j] += (weightScaleSquared * p[j] + biasScaleSquared) * q[j] }
             }
-        case let .gram(g):
+        case let .perSampleGradients(g):
             gramLowerTriangle(g, rows: start, count, into: target, ldc: columns, beta: 1)
         }
     }
@@ -323,14 +318,6 @@ func gramLowerTriangle<Scalar: BLASScalar>(
 ) {
     let k = f.shape[1]
     Scalar.syrkLower(n: count, k: k, alpha: 1, a: f.unsafeBaseAddress + start * k, lda: max(k, 1), beta: beta, c: c, ldc: ldc)
-}
-
-/// The number of points a term holds.
-func termRows<Scalar>(_ term: KernelTerm<Scalar>) -> Int {
-    switch term {
-    case let .dense(inputs, _, _, _): inputs.shape[0]
-    case let .gram(features): features.shape[0]
-    }
 }
 
 /// `C = F[rows1] G[rows2]ᵀ + beta C` for two matrices with the same columns (one GEMM on row slices).

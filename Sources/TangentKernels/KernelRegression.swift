@@ -21,6 +21,12 @@ public struct KernelRegression<Scalar: BLASScalar>: Sendable {
     public let attempts: Int
 
     /// Fits the targets.
+    ///
+    /// The factorisation works in the kernel's own storage: pass a matrix nobody else holds (the
+    /// last use of a variable, or `consume kernel`) and no second N x N matrix is allocated, which
+    /// is what lets N = 16,384 in Float64 (2 GiB a matrix) fit beside the kernel computation. A
+    /// factorisation that fails overwrote only the lower triangle, so the next attempt restores
+    /// it from the upper one (the kernel is first made symmetric from its lower triangle).
     /// - Parameters:
     ///   - kernel: `K(X, X)`, N x N, symmetric positive semi-definite (only its lower triangle is read).
     ///   - targets: y, N values or N x k.
@@ -28,40 +34,45 @@ public struct KernelRegression<Scalar: BLASScalar>: Sendable {
     ///   - maximumAttempts: factorisations tried before giving up, the first without jitter.
     /// - Throws: `KernelRegressionError` when the kernel has non-finite entries or a diagonal
     ///   that is not positive, or when no jitter in the schedule makes it positive definite.
-    public init(kernel: Tensor<Scalar>, targets: Tensor<Scalar>, firstJitter: Scalar = 1e-12, maximumAttempts: Int = 11) throws {
+    public init(kernel: consuming Tensor<Scalar>, targets: Tensor<Scalar>, firstJitter: Scalar = 1e-12, maximumAttempts: Int = 11) throws {
         precondition(kernel.rank == 2 && kernel.shape[0] == kernel.shape[1],
                      "KernelRegression: the kernel matrix must be square, got shape \(kernel.shape)")
         precondition(targets.shape.first == kernel.shape[0] && targets.rank <= 2,
                      "KernelRegression: \(kernel.shape[0]) training points but targets of shape \(targets.shape)")
         precondition(maximumAttempts >= 1, "KernelRegression: maximumAttempts must be at least 1")
         let n = kernel.shape[0]
-        guard kernel.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
-            throw KernelRegressionError.nonFiniteKernel
-        }
-        let meanDiagonal = n == 0 ? 1 : (0..<n).reduce(Scalar(0)) { $0 + kernel[$1, $1] } / Scalar(n)
+        var matrix = kernel
+        let k = matrix.unsafeMutableBaseAddress()
+        guard Self.lowerTriangleIsFinite(k, n: n) else { throw KernelRegressionError.nonFiniteKernel }
+        Self.mirrorLowerOntoUpper(k, n: n)
+        let diagonal = (0..<n).map { k[$0 &* n &+ $0] }
+        let meanDiagonal = n == 0 ? 1 : diagonal.reduce(0, +) / Scalar(n)
         guard meanDiagonal > 0 else { throw KernelRegressionError.diagonalNotPositive(mean: Double(meanDiagonal)) }
 
         var jitter: Scalar = 0
         var attempt = 1
         while true {
-            var jittered = kernel
-            if jitter > 0 {
-                jittered.withUnsafeMutableBufferPointer { k in
-                    for i in 0..<n { k[i &* n &+ i] += jitter }
-                }
+            if attempt > 1 {
+                // The failed attempt overwrote the lower triangle: restore it, with the new jitter.
+                Self.restoreLowerFromUpper(k, n: n)
+                for i in 0..<n { k[i &* n &+ i] = diagonal[i] + jitter }
             }
-            let factor: CholeskyFactor<Scalar>?
+            // A pivot below n ulp of the largest diagonal entry is rounding noise (an exactly
+            // duplicated point can leave one of 1e-16 relative, positive or not): count it singular.
+            let diagonalMaximum = diagonal.reduce(0) { max($0, $1) } + jitter
+            let smallestPivot = Scalar(max(n, 1)) * Scalar.ulpOfOne * diagonalMaximum
+            let accepted: CholeskyFactor<Scalar>?
             do {
-                factor = try CholeskyFactor(jittered)
+                accepted = try CholeskyFactor(factoringInPlace: &matrix, smallestPivot: smallestPivot)
             } catch let error as LinearAlgebraError {
                 guard case .notPositiveDefinite = error else { throw error }
-                factor = nil
+                accepted = nil
             }
-            if let factor, !Self.isSingular(factor, kernelDiagonalMaximum: Self.diagonalMaximum(jittered)) {
-                self.factor = factor
+            if let accepted {
+                factor = accepted
                 self.jitter = jitter
                 self.attempts = attempt
-                coefficients = try factor.solve(targets)
+                coefficients = try accepted.solve(targets)
                 return
             }
             guard attempt < maximumAttempts else {
@@ -86,21 +97,35 @@ public struct KernelRegression<Scalar: BLASScalar>: Sendable {
         return matmul(crossKernel, coefficients)
     }
 
-    /// A factorisation whose smallest pivot L_ii^2 is below n ulp times the largest diagonal entry
-    /// counts as singular: such a pivot is rounding noise (an exactly duplicated point can leave a
-    /// pivot of 1e-16 relative, positive or not), and solving with it would amplify the targets by
-    /// ~1e16.
-    static func isSingular(_ factor: CholeskyFactor<Scalar>, kernelDiagonalMaximum: Scalar) -> Bool {
-        let n = factor.lower.shape[0]
-        let threshold = Scalar(max(n, 1)) * Scalar.ulpOfOne * kernelDiagonalMaximum
-        return factor.lower.withUnsafeBufferPointer { l in
-            (0..<n).contains { l[$0 &* n &+ $0] * l[$0 &* n &+ $0] < threshold }
+    static func lowerTriangleIsFinite(_ k: UnsafeMutablePointer<Scalar>, n: Int) -> Bool {
+        for i in 0..<n {
+            for j in 0...i where !k[i &* n &+ j].isFinite { return false }
+        }
+        return true
+    }
+
+    /// Makes the matrix symmetric from its lower triangle, in 64 x 64 blocks.
+    static func mirrorLowerOntoUpper(_ k: UnsafeMutablePointer<Scalar>, n: Int) {
+        let block = 64
+        for i0 in stride(from: 0, to: n, by: block) {
+            for j0 in stride(from: 0, through: i0, by: block) {
+                for i in i0..<min(i0 + block, n) {
+                    for j in j0..<min(j0 + block, i) { k[j &* n &+ i] = k[i &* n &+ j] }
+                }
+            }
         }
     }
 
-    static func diagonalMaximum(_ matrix: Tensor<Scalar>) -> Scalar {
-        let n = matrix.shape[0]
-        return matrix.withUnsafeBufferPointer { k in (0..<n).reduce(Scalar(0)) { max($0, k[$1 &* n &+ $1]) } }
+    /// Copies the strict upper triangle back onto the lower one (the inverse of the mirror).
+    static func restoreLowerFromUpper(_ k: UnsafeMutablePointer<Scalar>, n: Int) {
+        let block = 64
+        for i0 in stride(from: 0, to: n, by: block) {
+            for j0 in stride(from: 0, through: i0, by: block) {
+                for i in i0..<min(i0 + block, n) {
+                    for j in j0..<min(j0 + block, i) { k[i &* n &+ j] = k[j &* n &+ i] }
+                }
+            }
+        }
     }
 }
 
@@ -148,11 +173,15 @@ public struct InfiniteWidthRegression<Network: Layer> {
     /// - Throws: `InfiniteWidthKernelError` for a network without closed-form kernels,
     ///   `KernelRegressionError` when the kernel matrix cannot be factorised.
     public init(network: Network, inputs: Tensor<Network.Scalar>, targets: Tensor<Double>, kind: InfiniteWidthKernelKind = .ntk) throws {
-        let kernel = try network.infiniteWidthKernel(inputs)
+        // The kernels go out of scope before the fit, so the fit factorises the one it needs in place.
+        var matrix = try { () throws -> Tensor<Double> in
+            let kernel = try network.infiniteWidthKernel(inputs)
+            return kind == .ntk ? kernel.ntk : kernel.nngp
+        }()
         self.network = network
         self.inputs = inputs
         self.kind = kind
-        regression = try KernelRegression(kernel: kind == .ntk ? kernel.ntk : kernel.nngp, targets: targets)
+        regression = try KernelRegression(kernel: consume matrix, targets: targets)
     }
 
     /// The predictions at the rows of `x`.

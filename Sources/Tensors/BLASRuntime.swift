@@ -40,7 +40,7 @@ public enum BLASRuntime {
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "BLASRuntime.setThreadCount: expected at least 1 thread, got \(count)")
         requestedThreadCount.store(count, ordering: .relaxed)
-        openblas_set_num_threads(Int32(count))
+        openblas_set_num_threads(Int32(clamping: count))
     }
 
     /// The multiply-adds (m n k) below which `matmul` runs a product on one thread. Measured on
@@ -60,7 +60,7 @@ public enum BLASRuntime {
         let count = threadCount
         guard threads(forMultiplyAdds: multiplyAdds, threadCount: count) < count else { return body() }
         openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(count)) }
+        defer { openblas_set_num_threads(Int32(clamping: count)) }
         return body()
     }
 

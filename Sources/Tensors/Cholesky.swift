@@ -25,17 +25,34 @@ public struct CholeskyFactor<Scalar: BLASScalar>: Sendable {
     /// Factors `matrix`; only its lower triangle is read.
     /// - Throws: `LinearAlgebraError.notPositiveDefinite` naming the failing leading minor.
     public init(_ matrix: Tensor<Scalar>) throws {
+        var copy = matrix
+        try self.init(factoringInPlace: &copy)
+    }
+
+    /// Factors `matrix` in its own storage (no copy when nobody else holds it) and takes it: on
+    /// success `matrix` is left empty ([0]) and `lower` holds the factor. On failure `matrix`
+    /// keeps its shape, its lower triangle overwritten by LAPACK's partial factorisation and its
+    /// strict upper triangle untouched (so a caller can restore a symmetric matrix and retry).
+    /// - Parameter smallestPivot: a factorisation with a pivot `L_ii^2` below this counts as failed
+    ///   at that minor: such a pivot is rounding noise, and solving with it amplifies the
+    ///   right-hand side by its inverse.
+    /// - Throws: `LinearAlgebraError.notPositiveDefinite` naming the failing leading minor.
+    public init(factoringInPlace matrix: inout Tensor<Scalar>, smallestPivot: Scalar = 0) throws {
         precondition(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1],
                      "Cholesky: expected a square matrix, got shape \(matrix.shape)")
         let n = matrix.shape[0]
-        var factor = matrix
-        let info = factor.withUnsafeMutableBufferPointer { Scalar.potrf(n: n, a: $0.baseAddress!, lda: max(n, 1)) }
+        let info = matrix.withUnsafeMutableBufferPointer { Scalar.potrf(n: n, a: $0.baseAddress!, lda: max(n, 1)) }
         if info > 0 { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: Int(info), size: n) }
         if info < 0 { throw LinearAlgebraError.illegalArgument(routine: "potrf", position: Int(-info)) }
-        factor.withUnsafeMutableBufferPointer { l in
-            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { l[i * n + j] = 0 } }
+        let tinyPivot = matrix.withUnsafeBufferPointer { l in
+            (0..<n).first { l[$0 &* n &+ $0] * l[$0 &* n &+ $0] < smallestPivot }
         }
-        lower = factor
+        if let tinyPivot { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: tinyPivot + 1, size: n) }
+        matrix.withUnsafeMutableBufferPointer { l in
+            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { l[i &* n &+ j] = 0 } }
+        }
+        lower = matrix
+        matrix = Tensor(uninitializedShape: [0])
     }
 
     /// Solves A X = B for X; `rightHandSide` is n x r (or a vector of n).

@@ -36,20 +36,11 @@ struct Train: ParsableCommand {
 func exitingOnFailure(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as ConfigError {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode(2)
-    } catch let error as UsageError {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode(2)
-    } catch let error as RunFailures {
-        writeStandardError("error: \(error.failures.count) run(s) failed:\n\(error)\n")
-        throw ExitCode(1)
     } catch let error as ExitCode {
         throw error
     } catch {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode(1)
+        writeStandardError(CommandFailure.message(for: error))
+        throw ExitCode(CommandFailure.exitCode(for: error))
     }
 }
 
@@ -209,8 +200,11 @@ func freshFolder(_ base: String) -> String {
 func printReport(_ report: ExperimentReport, folder: String, singleRun: Bool) {
     if singleRun, let record = report.records.first {
         print(record.metrics.extrapolation.terminalText)
-        let r2 = record.metrics.extra.filter { $0.key.hasSuffix("R2") }
-        if !r2.isEmpty { print(r2.map { "\($0.key) \($0.value.doubleValue.map { String(($0 * 1000).rounded() / 1000) } ?? "-")" }.joined(separator: ", ")) }
+        // Three decimals; an R² that is not a number (a constant target) shows as "-".
+        let r2 = DataSplit.allCases.compactMap { split in
+            record.metrics.rSquared[split].map { "\(split.rSquaredKey) \($0.isFinite ? String(($0 * 1000).rounded() / 1000) : "-")" }
+        }
+        if !r2.isEmpty { print(r2.joined(separator: ", ")) }
         print("final train loss \(record.metrics.finalTrainLoss), \(record.metrics.epochsRun) epochs in \(String((record.metrics.wallTimeSeconds * 10).rounded() / 10)) s")
         print("plot: \(folder)/extrapolation.svg" + (record.curve != nil ? ", \(folder)/prediction.svg" : ""))
     } else {

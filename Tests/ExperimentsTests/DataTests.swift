@@ -1,13 +1,7 @@
 import Glibc
 import Testing
 @testable import Experiments
-
-/// The project's root folder, found from this file's path (tests may run from any directory).
-let projectRoot: String = {
-    var components = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    components.removeLast(3)  // Tests/ExperimentsTests/DataTests.swift
-    return components.joined(separator: "/")
-}()
+import TestSupport
 
 let diabetesPath = projectRoot + "/data/diabetes.csv"
 

@@ -2,15 +2,10 @@ import Foundation
 import Glibc
 import Testing
 @testable import Experiments
+import TestSupport
 
 /// `"width": "infinite"` runs and `train ntk`, end to end through the library.
 @Suite struct InfiniteWidthTests {
-    func temporaryFolder() -> String {
-        let path = "/tmp/finitewidth-infinite-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        mkdir(path, 0o755)
-        return path
-    }
-
     /// neural-tangents' NTK for its `noLayerNorm` architecture (2 hidden ReLU layers, W_std sqrt 2,
     /// b_std 0.1), computed by `train ntk` from points files, must match to 1e-10.
     @Test func ntkCommandMatchesNeuralTangents() throws {
@@ -22,92 +17,97 @@ import Testing
         let noLayerNorm = architectures["noLayerNorm"] as! [String: Any]
         let scales = noLayerNorm["kernelsOfX1AndScaledX2"] as! [String: Any]
         let expected = scales["1.0"] as! [String: Any]
-        let folder = temporaryFolder()
-        try AtomicFile.write("a,b,c\n" + x1.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n"), to: folder + "/x1.csv")
-        try AtomicFile.write(x2.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n") + "\n", to: folder + "/x2.csv")
-        try AtomicFile.write("""
-            { "name": "nt", "data": { "inputDim": 3 },
-              "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "layerNorm": "none",
-                         "layerNormAffine": false, "weightStd": 1.4142135623730951, "biasStd": 0.1 } }
-            """, to: folder + "/config.json")
-        let shape = try KernelCommand.run(.init(config: folder + "/config.json", x1: .file(folder + "/x1.csv"),
-                                                x2: .file(folder + "/x2.csv"), empirical: false, output: folder + "/K.csv", heatmap: nil))
-        #expect(shape == [5, 4])
-        let lines = try AtomicFile.readText(folder + "/K.csv").split(separator: "\n")
-        let written: [[Double]] = lines.map { line in line.split(separator: ",").map { Double(String($0))! } }
-        let ntk = expected["ntk"] as! [[Double]]
-        for (row, expectedRow) in zip(written, ntk) {
-            for (value, truth) in zip(row, expectedRow) { #expect(abs(value - truth) <= 1e-10 * abs(truth)) }
+        try withTemporaryFolder { folder in
+            try AtomicFile.write("a,b,c\n" + x1.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n"), to: folder + "/x1.csv")
+            try AtomicFile.write(x2.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n") + "\n", to: folder + "/x2.csv")
+            try AtomicFile.write("""
+                { "name": "nt", "data": { "inputDim": 3 },
+                  "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "layerNorm": "none",
+                             "layerNormAffine": false, "weightStd": 1.4142135623730951, "biasStd": 0.1 } }
+                """, to: folder + "/config.json")
+            let shape = try KernelCommand.run(.init(config: folder + "/config.json", x1: .file(folder + "/x1.csv"),
+                                                    x2: .file(folder + "/x2.csv"), empirical: false, output: folder + "/K.csv", heatmap: nil))
+            #expect(shape == [5, 4])
+            let lines = try AtomicFile.readText(folder + "/K.csv").split(separator: "\n")
+            let written: [[Double]] = lines.map { line in line.split(separator: ",").map { Double(String($0))! } }
+            let ntk = expected["ntk"] as! [[Double]]
+            for (row, expectedRow) in zip(written, ntk) {
+                for (value, truth) in zip(row, expectedRow) { #expect(abs(value - truth) <= 1e-10 * abs(truth)) }
+            }
         }
     }
 
     @Test func empiricalKernelNeedsAFiniteNetworkAndAnalyticNeedsNTKParameterization() throws {
-        let folder = temporaryFolder()
-        try AtomicFile.write(#"{ "name": "s", "model": { "width": 8 } }"#, to: folder + "/standard.json")
-        #expect(throws: UsageError.self) {
-            try KernelCommand.run(.init(config: folder + "/standard.json", x1: .grid(from: -1, to: 1, points: 3), x2: nil,
-                                        empirical: false, output: folder + "/K.csv", heatmap: nil))
-        }
-        let shape = try KernelCommand.run(.init(config: folder + "/standard.json", x1: .grid(from: -1, to: 1, points: 3), x2: nil,
-                                                empirical: true, output: folder + "/K.csv", heatmap: folder + "/K.svg"))
-        #expect(shape == [3, 3])
-        #expect(try AtomicFile.readText(folder + "/K.svg").contains("</svg>"))
-        try AtomicFile.write("1,2\n3\n", to: folder + "/ragged.csv")
-        do {
-            try KernelCommand.run(.init(config: folder + "/standard.json", x1: .file(folder + "/ragged.csv"), x2: nil,
-                                        empirical: true, output: folder + "/K.csv", heatmap: nil))
-            Issue.record("a ragged points file was accepted")
-        } catch {
-            #expect("\(error)".contains("ragged.csv: row 2 has 1 numbers but the first point has 2"))
+        try withTemporaryFolder { folder in
+            try AtomicFile.write(#"{ "name": "s", "model": { "width": 8 } }"#, to: folder + "/standard.json")
+            #expect(throws: UsageError.self) {
+                try KernelCommand.run(.init(config: folder + "/standard.json", x1: .grid(from: -1, to: 1, points: 3), x2: nil,
+                                            empirical: false, output: folder + "/K.csv", heatmap: nil))
+            }
+            let shape = try KernelCommand.run(.init(config: folder + "/standard.json", x1: .grid(from: -1, to: 1, points: 3), x2: nil,
+                                                    empirical: true, output: folder + "/K.csv", heatmap: folder + "/K.svg"))
+            #expect(shape == [3, 3])
+            #expect(try AtomicFile.readText(folder + "/K.svg").contains("</svg>"))
+            try AtomicFile.write("1,2\n3\n", to: folder + "/ragged.csv")
+            do {
+                try KernelCommand.run(.init(config: folder + "/standard.json", x1: .file(folder + "/ragged.csv"), x2: nil,
+                                            empirical: true, output: folder + "/K.csv", heatmap: nil))
+                Issue.record("a ragged points file was accepted")
+            } catch {
+                #expect("\(error)".contains("ragged.csv: row 2 has 1 numbers but the first point has 2"))
+            }
         }
     }
 
     /// Kernel regression interpolates its training data (a positive definite kernel, tiny jitter),
     /// and the infinite-width network with LayerNorm is bounded along rays, without it linear.
     @Test func infiniteWidthRunsInterpolateAndExtrapolateAsTheTheorySays() throws {
-        let folder = temporaryFolder()
-        let plan = try ExperimentPlan.parse("""
-            { "name": "inf", "data": { "target": "sin", "trainSize": 20 },
-              "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "layerNormAffine": false },
-              "evaluation": { "lambdas": { "from": 1, "to": 100000, "perDecade": 2 } },
-              "variants": [ { "name": "no-ln", "model": { "layerNorm": "none" } },
-                            { "name": "ln", "model": { "layerNorm": "first" } } ] }
-            """, file: "inf.json")
-        var options = RunnerOptions(output: folder + "/run", threads: 1)
-        options.quiet = true
-        let report = try ExperimentRunner.run(plan, options: options, progress: ProgressReporter(quiet: true, isTerminal: false))
-        #expect(report.records.count == 2)
-        for record in report.records {
-            #expect(record.metrics.finalTrainLoss < 1e-12)
-            let r2 = record.metrics.extra.first { $0.key == "trainR2" }!.value.doubleValue!
-            #expect(r2 > 1 - 1e-9)
+        try withTemporaryFolder { folder in
+            let plan = try ExperimentPlan.parse("""
+                { "name": "inf", "data": { "target": "sin", "trainSize": 20 },
+                  "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "layerNormAffine": false },
+                  "evaluation": { "lambdas": { "from": 1, "to": 100000, "perDecade": 2 } },
+                  "variants": [ { "name": "no-ln", "model": { "layerNorm": "none" } },
+                                { "name": "ln", "model": { "layerNorm": "first" } } ] }
+                """, file: "inf.json")
+            var options = RunnerOptions(output: folder + "/run", threads: 1)
+            options.quiet = true
+            let report = try ExperimentRunner.run(plan, options: options, progress: ProgressReporter(quiet: true, isTerminal: false))
+            #expect(report.records.count == 2)
+            for record in report.records {
+                #expect(record.metrics.finalTrainLoss < 1e-12)
+                let r2 = record.metrics.extra.first { $0.key == "trainR2" }!.value.doubleValue!
+                #expect(r2 > 1 - 1e-9)
+            }
+            let noLN = report.records[0].metrics.extrapolation, ln = report.records[1].metrics.extrapolation
+            #expect(abs(noLN.growthExponent - 1) < 0.01)
+            #expect(abs(ln.growthExponent) < 0.01)
+            #expect(FileSystem.exists(folder + "/run/runs/ln-seed0/metrics.json"))
+            #expect(!FileSystem.exists(folder + "/run/runs/ln-seed0/model.safetensors"))
         }
-        let noLN = report.records[0].metrics.extrapolation, ln = report.records[1].metrics.extrapolation
-        #expect(abs(noLN.growthExponent - 1) < 0.01)
-        #expect(abs(ln.growthExponent) < 0.01)
-        #expect(FileSystem.exists(folder + "/run/runs/ln-seed0/metrics.json"))
-        #expect(!FileSystem.exists(folder + "/run/runs/ln-seed0/model.safetensors"))
     }
 }
 
 @Suite struct ResumeConfigTests {
     @Test func resumeRefusesAChangedConfig() throws {
-        let folder = "/tmp/finitewidth-resume-config-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let text = #"{ "name": "tiny", "data": { "trainSize": 8 }, "model": { "width": 4 }, "training": { "epochs": 2 } }"#
-        var options = RunnerOptions(output: folder, threads: 1)
-        options.quiet = true
-        let quiet = ProgressReporter(quiet: true, isTerminal: false)
-        try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "tiny.json"), options: options, progress: quiet)
-        options.resume = true
-        let changed = text.replacingOccurrences(of: #""epochs": 2"#, with: #""epochs": 3"#)
-        do {
-            try ExperimentRunner.run(try ExperimentPlan.parse(changed, file: "changed.json"), options: options, progress: quiet)
-            Issue.record("--resume accepted a config that differs from the run's")
-        } catch let error as UsageError {
-            #expect(error.message.contains("changed.json differs from the config that run started with"))
+        try withTemporaryFolder { parent in
+            let folder = parent + "/run"
+            let text = #"{ "name": "tiny", "data": { "trainSize": 8 }, "model": { "width": 4 }, "training": { "epochs": 2 } }"#
+            var options = RunnerOptions(output: folder, threads: 1)
+            options.quiet = true
+            let quiet = ProgressReporter(quiet: true, isTerminal: false)
+            try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "tiny.json"), options: options, progress: quiet)
+            options.resume = true
+            let changed = text.replacingOccurrences(of: #""epochs": 2"#, with: #""epochs": 3"#)
+            do {
+                try ExperimentRunner.run(try ExperimentPlan.parse(changed, file: "changed.json"), options: options, progress: quiet)
+                Issue.record("--resume accepted a config that differs from the run's")
+            } catch let error as UsageError {
+                #expect(error.message.contains("changed.json differs from the config that run started with"))
+            }
+            // The same config resumes: the finished run is kept as it is.
+            let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "tiny.json"), options: options, progress: quiet)
+            #expect(report.records.count == 1 && report.records[0].metrics.epochsRun == 2)
         }
-        // The same config resumes: the finished run is kept as it is.
-        let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "tiny.json"), options: options, progress: quiet)
-        #expect(report.records.count == 1 && report.records[0].metrics.epochsRun == 2)
     }
 }

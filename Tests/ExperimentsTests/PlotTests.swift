@@ -1,149 +1,9 @@
 import Glibc
 import Testing
 @testable import Experiments
+import TestSupport
 
-/// A small XML reader for tests: checks that an SVG is well-formed (one root, tags nested and
-/// closed, attribute values quoted and unique, `&` only in entities) and lists its elements.
-struct XMLCheck {
-    struct Element {
-        let name: String
-        let attributes: [String: String]
-        /// The text directly inside, with entities decoded (for `<text>`, including its `<tspan>`s).
-        var text: String
-    }
-
-    private(set) var elements: [Element] = []
-    private(set) var problems: [String] = []
-
-    init(_ document: String) {
-        var characters = Array(document.unicodeScalars)
-        var index = 0
-        var stack: [Int] = []  // indices into elements of open tags
-        var rootCount = 0
-
-        func peek(_ prefix: String) -> Bool {
-            let scalars = Array(prefix.unicodeScalars)
-            return index + scalars.count <= characters.count && Array(characters[index..<(index + scalars.count)]) == scalars
-        }
-        func skip(until terminator: String) -> Bool {
-            while index < characters.count {
-                if peek(terminator) {
-                    index += terminator.unicodeScalars.count
-                    return true
-                }
-                index += 1
-            }
-            return false
-        }
-        func decodeEntities(_ raw: String) -> String? {
-            var result = ""
-            var rest = Substring(raw)
-            while let ampersand = rest.firstIndex(of: "&") {
-                result += rest[..<ampersand]
-                guard let semicolon = rest[ampersand...].firstIndex(of: ";") else { return nil }
-                let entity = rest[rest.index(after: ampersand)..<semicolon]
-                switch entity {
-                case "amp": result += "&"
-                case "lt": result += "<"
-                case "gt": result += ">"
-                case "quot": result += "\""
-                case "apos": result += "'"
-                default:
-                    guard entity.hasPrefix("#"), let code = UInt32(entity.dropFirst()), let scalar = Unicode.Scalar(code) else { return nil }
-                    result.unicodeScalars.append(scalar)
-                }
-                rest = rest[rest.index(after: semicolon)...]
-            }
-            return result + rest
-        }
-
-        while index < characters.count {
-            if peek("<?") {
-                if !skip(until: "?>") { problems.append("unterminated declaration") }
-            } else if peek("<!--") {
-                if !skip(until: "-->") { problems.append("unterminated comment") }
-            } else if peek("</") {
-                index += 2
-                var name = ""
-                while index < characters.count, characters[index] != ">" { name.unicodeScalars.append(characters[index]); index += 1 }
-                index += 1
-                guard let open = stack.popLast(), elements[open].name == name else {
-                    problems.append("closing tag </\(name)> does not match")
-                    continue
-                }
-                if let parent = stack.last, elements[parent].name == "text" { elements[parent].text += elements[open].text }
-            } else if characters[index] == "<" {
-                index += 1
-                var name = ""
-                while index < characters.count, !" />\n".unicodeScalars.contains(characters[index]) {
-                    name.unicodeScalars.append(characters[index]); index += 1
-                }
-                var attributes: [String: String] = [:]
-                var selfClosing = false
-                while index < characters.count {
-                    while index < characters.count, characters[index] == " " || characters[index] == "\n" { index += 1 }
-                    if peek("/>") { index += 2; selfClosing = true; break }
-                    if peek(">") { index += 1; break }
-                    var attribute = ""
-                    while index < characters.count, characters[index] != "=" && characters[index] != ">" && characters[index] != " " {
-                        attribute.unicodeScalars.append(characters[index]); index += 1
-                    }
-                    guard index + 1 < characters.count, characters[index] == "=", characters[index + 1] == "\"" || characters[index + 1] == "'" else {
-                        problems.append("attribute \(attribute) of <\(name)> is not name=\"value\"")
-                        index = characters.count
-                        break
-                    }
-                    let quote = characters[index + 1]
-                    index += 2
-                    var value = ""
-                    while index < characters.count, characters[index] != quote {
-                        if characters[index] == "<" { problems.append("raw < in attribute \(attribute)") }
-                        value.unicodeScalars.append(characters[index]); index += 1
-                    }
-                    index += 1
-                    if attributes[attribute] != nil { problems.append("attribute \(attribute) repeated in <\(name)>") }
-                    guard let decoded = decodeEntities(value) else {
-                        problems.append("bad entity in attribute \(attribute) of <\(name)>")
-                        continue
-                    }
-                    attributes[attribute] = decoded
-                }
-                if stack.isEmpty { rootCount += 1 }
-                elements.append(Element(name: name, attributes: attributes, text: ""))
-                if !selfClosing { stack.append(elements.count - 1) }
-            } else {
-                var raw = ""
-                while index < characters.count, characters[index] != "<" { raw.unicodeScalars.append(characters[index]); index += 1 }
-                guard let decoded = decodeEntities(raw) else {
-                    problems.append("bad entity in text \(raw)")
-                    continue
-                }
-                if let open = stack.last {
-                    elements[open].text += decoded
-                } else if !decoded.allSatisfy(\.isWhitespace) {
-                    problems.append("text outside the root element")
-                }
-            }
-        }
-        if !stack.isEmpty { problems.append("unclosed tags: \(stack.map { elements[$0].name })") }
-        if rootCount != 1 { problems.append("\(rootCount) root elements") }
-        characters = []
-    }
-
-    /// The text of every `<text>` element.
-    var texts: [String] { elements.filter { $0.name == "text" }.map(\.text) }
-
-    /// Every coordinate and length attribute, and every number in `points`.
-    var numbers: [String] {
-        let numeric = ["x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "width", "height"]
-        return elements.flatMap { element -> [String] in
-            let plain = numeric.compactMap { element.attributes[$0] }
-            let points = (element.attributes["points"] ?? "").split { $0 == " " || $0 == "," }.map(String.init)
-            return plain + points
-        }
-    }
-}
-
+/// Checks an SVG's structure (`XMLCheck`) and that its every coordinate is a finite number.
 func checkWellFormed(_ svg: String, sourceLocation: SourceLocation = #_sourceLocation) -> XMLCheck {
     let check = XMLCheck(svg)
     #expect(check.problems.isEmpty, "\(check.problems)", sourceLocation: sourceLocation)
@@ -286,13 +146,13 @@ func run(_ variant: String?, _ seed: UInt64, _ maxima: [Double]) -> RunExtrapola
     }
 
     @Test func writesThroughAtomicFile() throws {
-        let folder = TemporaryFolder()
-        defer { folder.cleanUp(["k.svg", "g.svg", "c.svg"]) }
-        try KernelHeatmap(rowInputs: [0, 1], columnInputs: [0, 1], values: [[1, 0], [0, 1]]).write(to: folder.file("k.svg"))
-        try GrowthPlot(runs: GrowthPlotTests.runs).write(to: folder.file("g.svg"))
-        try PredictionCurvePlot(series: []).write(to: folder.file("c.svg"))
-        for name in ["k.svg", "g.svg", "c.svg"] {
-            #expect(try AtomicFile.readText(folder.file(name)).hasPrefix("<?xml"))
+        try withTemporaryFolder { folder in
+            try KernelHeatmap(rowInputs: [0, 1], columnInputs: [0, 1], values: [[1, 0], [0, 1]]).write(to: folder + "/k.svg")
+            try GrowthPlot(runs: GrowthPlotTests.runs).write(to: folder + "/g.svg")
+            try PredictionCurvePlot(series: []).write(to: folder + "/c.svg")
+            for name in ["k.svg", "g.svg", "c.svg"] {
+                #expect(try AtomicFile.readText(folder + "/" + name).hasPrefix("<?xml"))
+            }
         }
     }
 }

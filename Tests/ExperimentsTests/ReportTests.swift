@@ -1,23 +1,7 @@
 import Glibc
 import Testing
 @testable import Experiments
-
-/// A fresh folder under /tmp for one test, removed with its files by `cleanUp`.
-struct TemporaryFolder {
-    let path: String
-
-    init() {
-        path = "/tmp/experiments-tests-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        mkdir(path, 0o755)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func cleanUp(_ names: [String]) {
-        for name in names { unlink(file(name)) }
-        rmdir(path)
-    }
-}
+import TestSupport
 
 func table(_ rows: [(Double, Double, Double)]) -> ExtrapolationTable {
     ExtrapolationTable(points: rows.map { ExtrapolationPoint(lambda: $0.0, maxAbs: $0.1, meanAbs: $0.2) })
@@ -51,12 +35,12 @@ func table(_ rows: [(Double, Double, Double)]) -> ExtrapolationTable {
     }
 
     @Test func writesAtomically() throws {
-        let folder = TemporaryFolder()
-        defer { folder.cleanUp(["extrapolation.csv"]) }
-        try ExtrapolationCSV.write([RunExtrapolation(variant: nil, seed: 0, table: Self.linear)], to: folder.file("extrapolation.csv"))
-        #expect(try AtomicFile.readText(folder.file("extrapolation.csv")).hasPrefix("lambda,max_abs,mean_abs\n"))
-        #expect(throws: FileError.self) {
-            try ExtrapolationCSV.write([], to: "/nonexistent-folder/extrapolation.csv")
+        try withTemporaryFolder { folder in
+            try ExtrapolationCSV.write([RunExtrapolation(variant: nil, seed: 0, table: Self.linear)], to: folder + "/extrapolation.csv")
+            #expect(try AtomicFile.readText(folder + "/extrapolation.csv").hasPrefix("lambda,max_abs,mean_abs\n"))
+            #expect(throws: FileError.self) {
+                try ExtrapolationCSV.write([], to: "/nonexistent-folder/extrapolation.csv")
+            }
         }
     }
 }
@@ -66,7 +50,7 @@ func table(_ rows: [(Double, Double, Double)]) -> ExtrapolationTable {
         name: "ln", variant: "ln-first", seed: 3, precision: .float32, threads: 2, wallTimeSeconds: 12.5,
         lossCurve: [LossRecord(epoch: 0, loss: 0.5), LossRecord(epoch: 10, loss: 0.25), LossRecord(epoch: 20, loss: .nan)],
         finalTrainLoss: .nan, epochsRun: 20, extrapolation: ExtrapolationCSVTests.linear,
-        extra: [JSONMember("testR2", .number(0.42))])
+        rSquared: RSquaredBySplit(test: 0.42))
 
     @Test func keysComeInAFixedOrder() throws {
         let value = try JSONValue.parse(Self.metrics.json.rendered())
@@ -85,22 +69,22 @@ func table(_ rows: [(Double, Double, Double)]) -> ExtrapolationTable {
     }
 
     @Test func writesTheSameTextEveryTime() throws {
-        let folder = TemporaryFolder()
-        defer { folder.cleanUp(["metrics.json", "again.json"]) }
-        try Self.metrics.write(to: folder.file("metrics.json"))
-        try Self.metrics.write(to: folder.file("again.json"))
-        let text = try AtomicFile.readText(folder.file("metrics.json"))
-        #expect(text == (try AtomicFile.readText(folder.file("again.json"))))
-        #expect(text.hasSuffix("}\n"))
+        try withTemporaryFolder { folder in
+            try Self.metrics.write(to: folder + "/metrics.json")
+            try Self.metrics.write(to: folder + "/again.json")
+            let text = try AtomicFile.readText(folder + "/metrics.json")
+            #expect(text == (try AtomicFile.readText(folder + "/again.json")))
+            #expect(text.hasSuffix("}\n"))
+        }
     }
 
     @Test func resolvedConfigWritesAndLoadsBack() throws {
-        let folder = TemporaryFolder()
-        defer { folder.cleanUp(["config.json"]) }
-        let sweep = try plan(SweepTests.paperToy)
-        try sweep.writeResolvedConfig(to: folder.file("config.json"))
-        let reloaded = try ExperimentPlan.load(path: folder.file("config.json"), memoryLimitBytes: sixteenGiB)
-        #expect(reloaded.runs.map(\.config) == sweep.runs.map(\.config))
+        try withTemporaryFolder { folder in
+            let sweep = try plan(SweepTests.paperToy)
+            try sweep.writeResolvedConfig(to: folder + "/config.json")
+            let reloaded = try ExperimentPlan.load(path: folder + "/config.json", memoryLimitBytes: sixteenGiB)
+            #expect(reloaded.runs.map(\.config) == sweep.runs.map(\.config))
+        }
     }
 }
 

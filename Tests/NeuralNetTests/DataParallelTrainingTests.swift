@@ -196,6 +196,41 @@ struct SharedWeightDense: Layer {
         #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 100, parameters: small + small.prefix(2)) == 1)
     }
 
+    /// Dense, BatchNorm, ReLU, Dense, with non-trivial running statistics.
+    static func batchNormNetwork() -> Sequential<Double> {
+        var generator = Xoshiro256StarStar(seed: 5)
+        let batchNorm = BatchNorm<Double>(16)
+        batchNorm.runningMean.value = .randomNormal([16], using: &generator)
+        batchNorm.runningVariance.value = .randomUniform([16], low: 0.5, high: 2, using: &generator)
+        return Sequential(Dense<Double>(3, 16, generator: &generator), batchNorm, ReLU<Double>(),
+                          Dense<Double>(16, 2, generator: &generator))
+    }
+
+    /// A training-mode BatchNorm normalises by the whole batch's statistics: a split batch would
+    /// give each slice its own. So the step runs on one thread, whatever the team, and gives the
+    /// serial step's loss, gradients and running statistics; in evaluation mode it splits again.
+    @Test func aTrainingModeBatchNormKeepsTheBatchWhole() {
+        let (x, y) = Self.batch(rows: 64)
+        let serial = Self.batchNormNetwork(), parallel = Self.batchNormNetwork()
+        #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 64, model: parallel) == 1)
+        let (serialLoss, serialGradients) = Self.serialLossAndGradients(serial, x, y)
+        let training = DataParallelTraining(model: parallel, team: WorkerTeam(size: 2))
+        let loss = training.lossAndGradients(inputs: x, targets: y)
+        #expect(loss == serialLoss)
+        #expect(parallel.parameters.map { $0.gradient.scalars } == serialGradients)
+        #expect(parallel.namedBuffers.map { $0.buffer.value } == serial.namedBuffers.map { $0.buffer.value })
+
+        for network in [serial, parallel] { network.setTraining(false) }
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #expect(DataParallelTraining.threadsWorthUsing(available: 2, rows: 64, model: parallel) == min(2, cores))
+        let (evaluationLoss, evaluationGradients) = Self.serialLossAndGradients(serial, x, y)
+        #expect(abs(training.lossAndGradients(inputs: x, targets: y) - evaluationLoss) <= 1e-13 * evaluationLoss)
+        for (parameter, expected) in zip(parallel.parameters, evaluationGradients) {
+            #expect(Self.maxRelativeDifference(expected, parameter.gradient.scalars) < 1e-13)
+        }
+        #expect(parallel.namedBuffers.map { $0.buffer.value } == serial.namedBuffers.map { $0.buffer.value })
+    }
+
     @Test func stepLeavesBLASOnOneThread() {
         let model = Self.network()
         let (x, y) = Self.batch(rows: 8)

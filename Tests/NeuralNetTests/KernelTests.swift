@@ -178,7 +178,7 @@ import Testing
                 var expected = accumulate ? bias : [Scalar](repeating: 0, count: n)
                 for i in 0..<m { for j in 0..<n { expected[j] += biasScale * dout[i * n + j] } }
                 let sums = Self.atEveryLevel([dout, bias], outputs: [1]) { level, b in
-                    finitewidth_dense_bias_gradient(Scalar.kernelPrecision, level, b[1], accumulate ? 1 : 0, b[0],
+                    finitewidth_sums_over_rows(Scalar.kernelPrecision, level, b[1], accumulate ? 1 : 0, b[0],
                                                     Double(biasScale), m, n)
                 } swift: { b in
                     denseBackward(inputGradient: nil, weightGradient: nil, biasGradient: b[1],

@@ -30,21 +30,7 @@ import Testing
 
     @Test(arguments: mlpFixtures) func forwardBackward(name: String) throws {
         let fixture = try fixture(name)
-        let network = try model(fixture)
-        let x = tensor(fixture["x"]!), y = tensor(fixture["y"]!)
-        let tape = Tape<Double>()
-        let input = tape.input(x, requiresGradient: true)
-        let output = network(input)
-        let loss = meanSquaredError(output, y)
-        tape.backward(loss)
-        #expect(relativeError(output.value, tensor(fixture["output"]!)) < 1e-10)
-        #expect(abs(loss.value.scalars[0] - (fixture["loss"] as! Double)) < 1e-12 * (fixture["loss"] as! Double))
-        let expectedGradients = stateDict(fixture["gradients"])
-        for (parameterName, parameter) in network.namedParameters {
-            let error = relativeError(parameter.gradient, expectedGradients[parameterName]!)
-            #expect(error < 1e-10, "\(name) \(parameterName): \(error)")
-        }
-        #expect(relativeError(tape.gradient(of: input), tensor(fixture["inputGradient"]!)) < 1e-10)
+        expectForwardBackwardMatches(try model(fixture), fixture, name)
     }
 
     @Test(arguments: mlpFixtures) func oneSGDStep(name: String) throws {
@@ -64,16 +50,7 @@ import Testing
         let network = try model(fixture)
         let x = tensor(fixture["x"]!), y = tensor(fixture["y"]!)
         let expected = fixture["afterThreeAdamSteps"] as! [String: Any]
-        let betas = expected["betas"] as! [Double]
-        let optimizer = Adam(parameters: network.parameters, learningRate: expected["learningRate"] as! Double,
-                             betas: (betas[0], betas[1]), epsilon: expected["eps"] as! Double)
-        let tape = Tape<Double>()
-        for _ in 0..<3 {
-            tape.reset()
-            optimizer.zeroGradients()
-            tape.backward(meanSquaredError(network(tape.input(x)), y))
-            optimizer.step()
-        }
+        NeuralNetTests.threeAdamSteps(network, x: x, y: y, settings: expected)
         try compare(network, stateDict(expected["parameters"]), name)
     }
 
@@ -92,16 +69,7 @@ import Testing
             layer.weight!.value = tensor(case_["weight"]!)
             layer.bias!.value = tensor(case_["bias"]!)
         }
-        let tape = Tape<Double>()
-        let input = tape.input(x, requiresGradient: true)
-        let y = layer(input)
-        tape.backward(y, seed: tensor(case_["dy"]!))
-        #expect(relativeError(y.value, tensor(case_["y"]!)) < 1e-10)
-        #expect(relativeError(tape.gradient(of: input), tensor(case_["dx"]!)) < 1e-10)
-        if layer.isAffine {
-            #expect(relativeError(layer.weight!.gradient, tensor(case_["dweight"]!)) < 1e-10)
-            #expect(relativeError(layer.bias!.gradient, tensor(case_["dbias"]!)) < 1e-10)
-        }
+        expectLayerMatches(layer, case_)
     }
 
     @Test func activations() throws {

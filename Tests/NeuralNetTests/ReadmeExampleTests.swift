@@ -33,6 +33,15 @@ import NeuralNet  // not @testable: only the public API, as another package sees
     #expect(loss < firstLoss / 5)
     #expect(far.maxAbs().isFinite)
 
+    // README checkpoint example begins
+    let restored = Sequential<Double>(
+        Dense(2, 64, generator: &generator), LayerNorm(64), ReLU(),
+        Dense(64, 64, generator: &generator), ReLU(),
+        Dense(64, 1, generator: &generator))
+    try restored.loadCheckpoint(from: "/tmp/readme-example.safetensors")   // or a file torch saved
+    // README checkpoint example ends
+    #expect(restored(x) == model(x), "the restored network computes what the saved one did")
+
     // README data-parallel example begins
     let training = DataParallelTraining(model: model, team: WorkerTeam(size: 2))
     for _ in 0..<200 { loss = training.step(inputs: x, targets: y, optimizer: optimizer) }
@@ -63,5 +72,5 @@ import NeuralNet  // not @testable: only the public API, as another package sees
             }
         }
     }
-    #expect(blocks == 3)
+    #expect(blocks == 4)
 }

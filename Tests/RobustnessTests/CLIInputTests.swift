@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// A few fuzz cases through `train` itself: a damaged config, `--init-from` file, checkpoint or
 /// CSV file ends the command with exit code 2 and one message naming the file, before any run.

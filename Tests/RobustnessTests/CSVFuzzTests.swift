@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// Valid CSV files the corruptions start from: a small table with a quoted field and CRLF line
 /// ends, and the first 60 rows of the diabetes data set (all 442 make a debug build slow).

@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// A training checkpoint holds everything the next epochs depend on: resuming from it gives the
 /// bits of never stopping, and leaving out any one piece (Adam's moments, the step count, the

@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// A fixed memory limit, so the outcome of a case does not depend on the machine.
 let fuzzMemoryLimit = 8.0 * 1024 * 1024 * 1024

@@ -1,7 +1,7 @@
 import Experiments
 import Foundation
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// `train` killed with SIGKILL at seeded random moments leaves only whole, valid files (and
 /// perhaps the temporary file of a write it was in), and `--resume` then finishes with the bits
@@ -14,9 +14,11 @@ import TrainProcessSupport
     static let exactFiles = ["config.json", "model.safetensors", "extrapolation.csv", "extrapolation.svg", "prediction.csv",
                              "prediction.svg", "training-data.csv"]
 
-    @Test(.timeLimit(.minutes(3))) func killedRunsLeaveWholeFilesAndResumeToTheSameBits() throws {
+    /// With LayerNorm, and with BatchNorms, whose running statistics the checkpoints must keep.
+    @Test(.timeLimit(.minutes(3)), arguments: [smallRunConfig, smallBatchNormRunConfig])
+    func killedRunsLeaveWholeFilesAndResumeToTheSameBits(config: String) throws {
         try withTemporaryFolder { folder in
-            try AtomicFile.write(smallRunConfig, to: folder + "/small.json")
+            try AtomicFile.write(config, to: folder + "/small.json")
             let start = monotonicSeconds()
             let reference = try runTrain(Self.arguments + ["--output", "reference"], in: folder)
             let duration = monotonicSeconds() - start
@@ -49,8 +51,10 @@ import TrainProcessSupport
             #expect(runFolderProblems(killed, allowTemporaries: false).isEmpty)
             #expect(filesBelow(killed) == filesBelow(folder + "/reference"))
             for name in Self.exactFiles {
-                let same = contentsOrNil(killed + "/" + name) == contentsOrNil(folder + "/reference/" + name)
-                #expect(same, "\(name) differs from the uninterrupted run's")
+                // Both must exist: two missing files would compare equal.
+                let resumedBytes = try #require(contentsOrNil(killed + "/" + name), "\(name) is missing from the resumed run")
+                let referenceBytes = try #require(contentsOrNil(folder + "/reference/" + name), "\(name) is missing from the reference run")
+                #expect(resumedBytes == referenceBytes, "\(name) differs from the uninterrupted run's")
             }
             #expect(try metricsWithoutWallTime(killed + "/metrics.json") == metricsWithoutWallTime(folder + "/reference/metrics.json"))
         }

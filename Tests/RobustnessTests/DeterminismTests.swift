@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// The same config and seed give the same bytes: for a single run on a given thread count, and
 /// for a sweep whatever `--threads` says (its runs each use one thread).

@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 @Suite struct TrainerDivergenceTests {
     /// Adam's first full-batch step with a learning rate of 1e308 is lr / (1 - beta1) = infinity: the loss

@@ -1,7 +1,7 @@
 import Experiments
 import Foundation
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// A 64 KiB tmpfs, where the system allows mounting one (root outside a locked-down sandbox).
 enum TinyDisk {

@@ -1,6 +1,6 @@
 import Experiments
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// Valid safetensors files the corruptions start from.
 let safetensorsSeeds: [[UInt8]] = {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// Infinite-width NNGP and NTK kernels against google/neural-tangents 0.6.5 (float64), for every
 /// architecture and input scale in neural_tangents_kernels.json.
@@ -11,7 +12,7 @@ import TangentKernels
     }
 
     static let cases: [Case] = {
-        guard let reference = try? fixture("neural_tangents_kernels"),
+        guard let reference = try? fixture("neural_tangents_kernels", in: .module),
               let architectures = reference["architectures"] as? [String: [String: Any]] else { return [] }
         return architectures.keys.sorted().flatMap { name in
             ((architectures[name]!["kernelsOfX1AndScaledX2"] as! [String: Any]).keys.sorted()).map { Case(architecture: name, scale: $0) }
@@ -23,7 +24,7 @@ import TangentKernels
     }
 
     @Test(arguments: cases) func kernels(_ testCase: Case) throws {
-        let reference = try fixture("neural_tangents_kernels")
+        let reference = try fixture("neural_tangents_kernels", in: .module)
         let architecture = (reference["architectures"] as! [String: [String: Any]])[testCase.architecture]!
         let expected = (architecture["kernelsOfX1AndScaledX2"] as! [String: [String: Any]])[testCase.scale]!
         let layerNormAfter = Set(architecture["layerNormAfterHiddenLayers"] as! [Int])

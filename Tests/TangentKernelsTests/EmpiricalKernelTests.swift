@@ -1,6 +1,8 @@
+import CustomOperationExamples
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// A layer of rowwise arithmetic only (`2.5 * x * x`), which the structured method passes through.
 struct ScaledSquare: Layer {
@@ -48,15 +50,7 @@ struct PlainMatmul: Layer {
     }
 
     @Test(arguments: architectures) func agreesWithPerSampleJacobians(_ name: String) throws {
-        let network = Self.network(name)
-        let x1 = randomPoints(5, 3, seed: 1), x2 = randomPoints(4, 3, seed: 2, scale: 2)
-        let cross = try network.empiricalTangentKernel(x1, x2)
-        let crossError = relativeError(cross, try network.empiricalTangentKernelFromJacobians(x1, x2))
-        #expect(crossError < 1e-10, "\(name) x2 given: \(crossError)")
-        let symmetric = try network.empiricalTangentKernel(x1)
-        let symmetricError = relativeError(symmetric, try network.empiricalTangentKernelFromJacobians(x1))
-        #expect(symmetricError < 1e-10, "\(name) x2 omitted: \(symmetricError)")
-        #expect(symmetric == symmetric.transposed())
+        try expectStructuredKernelMatchesJacobians(Self.network(name), name)
     }
 
     @Test(arguments: ["ntk relu layerNorm", "standard gelu affine layerNorm every"])
@@ -101,14 +95,17 @@ struct PlainMatmul: Layer {
         #expect(throws: EmpiricalTangentKernelError.self) { try twoOutputs.empiricalTangentKernelFromJacobians(x) }
         let plain = Sequential<Double>(PlainMatmul())
         #expect(throws: EmpiricalTangentKernelError.unsupportedOperation("a parameter of shape [3, 1] used as a variable")) {
-            try plain.empiricalTangentKernel(x)
+            try plain.empiricalTangentKernel(x, method: .structured)
         }
-        // The Jacobian method handles it: f(x) = sum of x, so Theta = x1 . x2.
+        // The Jacobian method handles it: f(x) = sum of x, so Theta = x1 . x2; the default method
+        // falls back to it.
         #expect(relativeError(try plain.empiricalTangentKernelFromJacobians(x), matmul(x, x, transposeB: true)) < 1e-14)
+        #expect(relativeError(try plain.empiricalTangentKernel(x), matmul(x, x, transposeB: true)) < 1e-14)
         let shared = Dense<Double>(3, 3, generator: &generator)
         let twice = Sequential<Double>(shared, ReLU(), shared, Dense(3, 1, generator: &generator))
-        #expect(throws: EmpiricalTangentKernelError.sharedParameter(shape: [3, 3])) { try twice.empiricalTangentKernel(x) }
+        #expect(throws: EmpiricalTangentKernelError.sharedParameter(shape: [3, 3])) { try twice.empiricalTangentKernel(x, method: .structured) }
         #expect(try twice.parameterJacobian(x).shape == [4, 3 * 3 + 3 + 3 + 1])
+        #expect(try twice.empiricalTangentKernel(x) == twice.empiricalTangentKernelFromJacobians(x))
     }
 
     /// The nn.Sequential the PyTorch fixture's script built: Linear [+ LayerNorm (affine)] + ReLU per
@@ -131,7 +128,7 @@ struct PlainMatmul: Layer {
 
     @Test(arguments: ["torch_mlp_no_layernorm", "torch_mlp_layernorm_first"])
     func agreesWithPyTorch(_ name: String) throws {
-        let fixture = try fixture(name)
+        let fixture = try fixture(name, in: .module)
         let network = try pyTorchModel(fixture)
         let ntk = fixture["ntk"] as! [String: Any]
         let (x1, x2, expected) = (tensor(ntk["x1"]!), tensor(ntk["x2"]!), tensor(ntk["kernel"]!))
@@ -140,5 +137,64 @@ struct PlainMatmul: Layer {
         #expect(structuredError < 1e-10, "\(name) structured: \(structuredError)")
         #expect(jacobianError < 1e-10, "\(name) Jacobians: \(jacobianError)")
         print("PyTorch \(name): structured \(structuredError), Jacobians \(jacobianError)")
+    }
+}
+
+/// x + v with v = the batch's mean row: the structured method must not take it apart.
+struct AddBatchMean: Layer {
+    typealias Scalar = Double
+    func callAsFunction(_ x: Variable<Double>) -> Variable<Double> { x + x.mean(over: .rows) }
+    var namedParameters: [(name: String, parameter: Parameter<Double>)] { [] }
+}
+
+/// Custom ops in the structured empirical NTK: taken apart where they declare what it needs,
+/// per-sample Jacobians elsewhere; the same kernel either way.
+@Suite struct CustomOperationKernelTests {
+    func network(_ middle: any Layer<Double>, seed: UInt64 = 13) -> Sequential<Double> {
+        var generator = Xoshiro256StarStar(seed: seed)
+        return Sequential(Dense(3, 6, generator: &generator), middle, Dense(6, 4, generator: &generator), Tanh(),
+                          Dense(4, 1, generator: &generator))
+    }
+
+    @Test func opsThatDeclareFactorsAreTakenApart() throws {
+        var generator = Xoshiro256StarStar(seed: 14)
+        let scale = Tensor<Double>.randomNormal([6], using: &generator)
+        let withFactors = network(CustomLayer(operation: ColumnScale(scale, declaresFactors: true)))
+        let x1 = randomPoints(5, 3, seed: 15), x2 = randomPoints(4, 3, seed: 16)
+        let expected = try withFactors.empiricalTangentKernelFromJacobians(x1, x2)
+        #expect(relativeError(try withFactors.empiricalTangentKernel(x1, x2, method: .structured), expected) < 1e-12)
+        #expect(relativeError(try withFactors.empiricalTangentKernel(x1, method: .structured),
+                              try withFactors.empiricalTangentKernelFromJacobians(x1)) < 1e-12)
+    }
+
+    @Test func opsWithoutFactorsFallBackToJacobians() throws {
+        var generator = Xoshiro256StarStar(seed: 17)
+        let scale = Tensor<Double>.randomNormal([6], using: &generator)
+        let withoutFactors = network(CustomLayer(operation: ColumnScale(scale, declaresFactors: false)))
+        let x1 = randomPoints(5, 3, seed: 18), x2 = randomPoints(4, 3, seed: 19)
+        #expect(throws: EmpiricalTangentKernelError.unsupportedOperation(
+            "ColumnScale, which declares no empirical-NTK factors for its parameters (CustomOperation.tangentKernelTerms)")) {
+            try withoutFactors.empiricalTangentKernel(x1, x2, method: .structured)
+        }
+        let expected = try withoutFactors.empiricalTangentKernelFromJacobians(x1, x2)
+        #expect(try withoutFactors.empiricalTangentKernel(x1, x2) == expected)
+        let symmetric = try withoutFactors.empiricalTangentKernel(x1)
+        #expect(symmetric == symmetric.transposed())
+        // The same kernel as with the factors declared.
+        let withFactors = network(CustomLayer(operation: ColumnScale(scale, declaresFactors: true)))
+        #expect(relativeError(try withFactors.empiricalTangentKernel(x1, x2), expected) < 1e-12)
+    }
+
+    @Test func opsThatMixRowsFallBackToJacobians() throws {
+        let x1 = randomPoints(5, 3, seed: 20), x2 = randomPoints(4, 3, seed: 21)
+        for (middle, what) in [(AddBatchMean() as any Layer<Double>, "a sum or mean over rows"),
+                               (CustomLayer(operation: SubtractBatchMean()), "SubtractBatchMean (not declared row-independent)")] {
+            let mixing = network(middle)
+            #expect(throws: EmpiricalTangentKernelError.unsupportedOperation(what)) {
+                try mixing.empiricalTangentKernel(x1, x2, method: .structured)
+            }
+            // Per point, as the Jacobian method evaluates f(x_i) on its own.
+            #expect(try mixing.empiricalTangentKernel(x1, x2) == mixing.empiricalTangentKernelFromJacobians(x1, x2))
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// Kernel regression against a direct dense solve, and the jitter for singular kernel matrices.
 @Suite struct KernelRegressionTests {
@@ -83,6 +84,36 @@ import TangentKernels
         // Consistent targets at the duplicates are still interpolated closely.
         #expect(relativeError(predictions, y) < 1e-3, "\(relativeError(predictions, y))")
         print("duplicate points: jitter \(regression.jitter) after \(regression.attempts) attempts")
+    }
+
+    @Test func retriesFactorInPlaceAndReadOnlyTheLowerTriangle() throws {
+        // A singular kernel (duplicated points) whose strict upper triangle holds garbage: the fit
+        // must read only the lower triangle, and each retry must restore it after a failed
+        // in-place factorisation. The truth: the solve of the jittered symmetric matrix, done apart.
+        var x = randomPoints(12, 2, seed: 6)
+        for j in 0..<2 { x[7, j] = x[2, j] }
+        let kernel = try Self.network.infiniteWidthKernel(x).ntk
+        var lowerOnly = kernel
+        for i in 0..<12 { for j in (i + 1)..<12 { lowerOnly[i, j] = 1e300 } }
+        let y = targets(x)
+        let regression = try KernelRegression(kernel: lowerOnly, targets: y)
+        #expect(regression.attempts > 1)
+        var jittered = kernel
+        for i in 0..<12 { jittered[i, i] += regression.jitter }
+        let truth = try jittered.choleskySolve(y)
+        #expect(relativeError(regression.coefficients, truth) < 1e-6, "\(relativeError(regression.coefficients, truth))")
+        #expect(lowerOnly[0, 11] == 1e300, "the caller's matrix was changed")
+    }
+
+    @Test func failedInPlaceFactorisationKeepsTheUpperTriangle() {
+        var matrix = Tensor<Double>([[1, 2, 3], [2, 1, 5], [3, 5, 1]])
+        #expect(throws: LinearAlgebraError.notPositiveDefinite(leadingMinor: 2, size: 3)) {
+            try CholeskyFactor(factoringInPlace: &matrix)
+        }
+        #expect(matrix.shape == [3, 3] && matrix[0, 1] == 2 && matrix[0, 2] == 3 && matrix[1, 2] == 5)
+        var spd = Tensor<Double>([[4, 2], [2, 3]])
+        let factor = try? CholeskyFactor(factoringInPlace: &spd)
+        #expect(spd.shape == [0] && factor?.lower == Tensor([[2, 0], [1, 2.0.squareRoot()]]))
     }
 
     @Test func exactlySingularMatrixTakesTheFirstJitter() throws {

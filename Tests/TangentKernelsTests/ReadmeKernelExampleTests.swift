@@ -1,5 +1,6 @@
 import Testing
 import TangentKernels  // not @testable: only the public API, as another package sees it
+import TestSupport
 
 /// The README's "Tangent kernels" example, verbatim between the markers, so CI proves it compiles
 /// and runs; then what it claims: a finite network's NTK near the analytic one, and kernel

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TangentKernels
+import TestSupport
 
 /// The empirical NTK of a finite network in the NTK parameterization tends to the analytic one as
 /// the width grows, with fluctuations of order 1/sqrt(width).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tensors
+import TestSupport
 
 // MARK: - Helpers
 
@@ -67,14 +68,14 @@ let specialDoubles: [Double] = [
     }
 
     func roundTrip(_ tensors: [(name: String, tensor: AnyTensor)], metadata: [String: String]?) throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/model.safetensors"
             try Safetensors.write(tensors, metadata: metadata, to: path)
             let file = try Safetensors.read(path)
             let expected = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.tensor) })
             #expect(identicalBits(file.tensors, expected))
             #expect(file.metadata == metadata)
-            #expect(try folderListing(folder) == ["model.safetensors"])
+            #expect(try listing(folder) == ["model.safetensors"])
         }
     }
 
@@ -103,7 +104,7 @@ let specialDoubles: [Double] = [
         #expect(forward == backward)
         #expect(forward == shuffled)
         // The dictionary overload writes the same bytes.
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             try Safetensors.write(Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.tensor) }),
                                   metadata: metadata, to: folder + "/a.safetensors")
             #expect(try AtomicFile.read(folder + "/a.safetensors") == forward)
@@ -192,7 +193,7 @@ let specialDoubles: [Double] = [
     }
 
     @Test func writerRejectsRepeatedAndReservedNames() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/x.safetensors"
             let t = AnyTensor(Tensor<Float>.zeros([1]))
             let repeated = #expect(throws: SafetensorsError.self) {
@@ -203,7 +204,7 @@ let specialDoubles: [Double] = [
                 try Safetensors.write([(name: "__metadata__", tensor: t)], to: path)
             }
             #expect(reserved?.description.contains("reserved") == true)
-            #expect(try folderListing(folder) == [])
+            #expect(try listing(folder) == [])
         }
     }
 }
@@ -295,6 +296,9 @@ let malformedCases: [MalformedCase] = [
                   bytes: rawFile(header: "{} x"),
                   problem: "header is not valid JSON: unexpected 'x' after the JSON value (at byte 3 of the header)"),
     MalformedCase(name: "empty header", bytes: rawFile(header: ""), problem: "header is not valid JSON: unexpected end of text"),
+    MalformedCase(name: "byte order mark before the header",
+                  bytes: rawFile(headerBytes: [0xEF, 0xBB, 0xBF] + Array("{}".utf8)),
+                  problem: "header is not valid JSON: unexpected byte 0xef, expected a value (at byte 0 of the header)"),
     MalformedCase(name: "invalid UTF-8",
                   bytes: rawFile(headerBytes: Array(#"{"a"#.utf8) + [0xFF] + Array(#"":{}}"#.utf8)),
                   problem: "header is not valid UTF-8 (at byte 3 of the header)"),
@@ -377,7 +381,7 @@ let malformedCases: [MalformedCase] = [
 
 @Suite struct SafetensorsMalformedTests {
     @Test(arguments: malformedCases) func throwsNamingFileAndProblem(_ malformed: MalformedCase) throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/ckpt.safetensors"
             try AtomicFile.write(malformed.bytes, to: path)
             let error = #expect(throws: SafetensorsError.self) { try Safetensors.read(path) }
@@ -389,7 +393,7 @@ let malformedCases: [MalformedCase] = [
     }
 
     @Test func missingFileThrowsFileError() throws {
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/absent.safetensors"
             let error = #expect(throws: FileError.self) { try Safetensors.read(path) }
             #expect(error?.path == path)
@@ -467,7 +471,7 @@ print(json.dumps(report))
     @Test func pythonStandardLibraryReadsIdenticalBits() throws {
         let tensors = SafetensorsRoundTripTests.floatTensors() + SafetensorsRoundTripTests.doubleTensors()
         let metadata = ["format": "pt", "créé": "par FiniteWidth"]
-        try withTemporaryDirectory { folder throws in
+        try withTemporaryFolder { folder throws in
             let path = folder + "/model.safetensors"
             try Safetensors.write(tensors, metadata: metadata, to: path)
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Experiments
-import TrainProcessSupport
+import TestSupport
 
 /// A training setup to interrupt and resume.
 struct ResumeCase: Sendable, CustomTestStringConvertible {
@@ -9,6 +9,8 @@ struct ResumeCase: Sendable, CustomTestStringConvertible {
     let precision: String
     /// The `training` section, without `epochs`, `checkpointEvery` and `logEvery`.
     let training: String
+    /// The `model` section.
+    var model = #""hiddenLayers": 2, "width": 8, "layerNorm": "first""#
     var testDescription: String { label }
 
     /// 30 epochs, a checkpoint every 10, the loss every 5.
@@ -16,7 +18,7 @@ struct ResumeCase: Sendable, CustomTestStringConvertible {
         """
         { "name": "resumable", "seed": 2, "precision": "\(precision)",
           "data": { "kind": "synthetic", "target": "sin", "inputDim": 1, "trainSize": 20 },
-          "model": { "hiddenLayers": 2, "width": 8, "layerNorm": "first" },
+          "model": { \(model) },
           "training": { \(training), "epochs": 30, "checkpointEvery": 10, "logEvery": 5 },
           "evaluation": { "lambdas": { "from": 1, "to": 1000, "perDecade": 1 },
                           "curve": { "from": -10, "to": 10, "points": 41 } } }
@@ -62,6 +64,14 @@ func writeCheckpoint<Scalar: BLASScalar>(_ run: ExperimentPlan.Run, folder: Stri
                    training: #""optimizer": "sgd", "learningRate": 0.05, "momentum": 0.9"#),
         ResumeCase(label: "AdamW in Float32, minibatches of 6", precision: "float32",
                    training: #""optimizer": "adamw", "learningRate": 0.01, "batchSize": 6"#),
+        // The running statistics (buffers, not parameters) must come back too: training never reads
+        // them, but the evaluation after it does.
+        ResumeCase(label: "BatchNorm everywhere in a pre-norm residual MLP, minibatches of 8", precision: "float64",
+                   training: #""optimizer": "adam", "learningRate": 0.01, "batchSize": 8"#,
+                   model: #""hiddenLayers": 2, "width": 8, "residual": "preNorm", "normalization": "batchNorm", "layerNorm": "every", "finalNorm": true"#),
+        ResumeCase(label: "BatchNorm after the first hidden layer in Float32, full batch", precision: "float32",
+                   training: #""optimizer": "adam", "learningRate": 0.01"#,
+                   model: #""hiddenLayers": 2, "width": 8, "normalization": "batchNorm", "layerNorm": "first""#),
     ]
 
     /// Stopped after epoch 10 of 30 and resumed with `--resume`, a run ends exactly where the

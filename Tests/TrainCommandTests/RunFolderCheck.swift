@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Experiments
+import TestSupport
 
 /// What a finished run's folder must hold, checked file by file: every expected file and no
 /// other (no `checkpoint.safetensors`, no `*.tmp-*` left behind), each one parsed.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Experiments
-import TrainProcessSupport
+import TestSupport
 
 /// Tiny configs, one per kind, that train in well under a second even in a debug build.
 enum TinyConfig {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Experiments
-import TrainProcessSupport
+import TestSupport
 
 @Suite struct ShardMergeTests {
     /// `--shard 1/2` and `--shard 2/2` then `merge` write the report one unsharded run writes:

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TrainProcessSupport
+import TestSupport
 
 /// A config that would run (briefly), for the cases where the command line is what is wrong.
 let validConfig = """

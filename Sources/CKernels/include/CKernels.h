@@ -70,11 +70,10 @@ size_t finitewidth_adam_update_avx_f32(
 void finitewidth_dense_bias_rows(finitewidth_precision precision, finitewidth_vectors vectors, void *out,
                                  const void *bias, double bias_scale, size_t rows, size_t columns);
 
-/// Dense's bias gradient: bias_gradient[j] (+)= the sum over rows i, in order, of
-/// bias_scale out_gradient[i][j] (`+=` if `accumulate`, else `=`).
-void finitewidth_dense_bias_gradient(finitewidth_precision precision, finitewidth_vectors vectors,
-                                     void *bias_gradient, int accumulate, const void *out_gradient,
-                                     double bias_scale, size_t rows, size_t columns);
+/// Sums over rows, the gradient of a row broadcast (Dense's bias): out[j] (+)= the sum over rows i,
+/// in order, of scale matrix[i][j] (`+=` if `accumulate`, else `=`).
+void finitewidth_sums_over_rows(finitewidth_precision precision, finitewidth_vectors vectors, void *out,
+                                int accumulate, const void *matrix, double scale, size_t rows, size_t columns);
 
 /// A product with one inner dimension: out[i][j] = start + scale column[i] row[j] (`rows` x
 /// `columns`), where start is out[i][j] if `accumulate`, else bias_scale bias[j] if `bias` is

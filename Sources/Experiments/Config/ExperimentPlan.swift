@@ -69,7 +69,7 @@ public struct ExperimentPlan: Sendable {
         do {
             root = try JSONValue.parse(text)
         } catch {
-            throw ConfigError(file: file, location: "line \(error.line), column \(error.column)", problem: error.problem)
+            throw ConfigError(file: file, location: error.location?.description, problem: error.problem)
         }
         let limit = memoryLimitBytes ?? MemoryEstimate.availableBytes()
         let baseContext = DecodingContext()

@@ -31,7 +31,9 @@ public struct MemoryEstimate: Sendable {
         case .synthetic(let synthetic): Double(trainingSamples ?? synthetic.trainSize)
         case .csv: Double(trainingSamples ?? 0)
         }
-        let gridSize = Double(config.evaluation.lambdas.values.count)
+        // Counted, not built: a grid in an unchecked config may be absurdly long.
+        let grid = config.evaluation.lambdas
+        let gridSize = lambdaGridCount(from: grid.from, to: grid.to, perDecade: grid.perDecade)
         let directions: Double = switch config.evaluation.directions {
         case .training: samples
         case .random(let count): Double(count)
@@ -46,32 +48,40 @@ public struct MemoryEstimate: Sendable {
             parameterCount = 0
             parts.append(Part(name: "kernel matrices", bytes: 4 * samples * samples * 8, key: "data.trainSize"))
         case .finite(let units):
+            let model = config.model
             let width = Double(units)
-            let layers = Double(config.model.hiddenLayers)
-            let layerNorms = Double(config.model.layerNormCount)
-            let affine = config.model.layerNormAffine ? 2 * width * layerNorms : 0
-            let parameters = inputDim * width + width + (layers - 1) * (width * width + width) + width + 1 + affine
+            let layers = Double(model.hiddenLayers)
+            // Dense layers of width x width after the first: one per further hidden layer, two per residual block.
+            let squareDenseLayers = model.residual == .none ? layers - 1 : 2 * layers
+            let norms = Double(model.layerNormCount) + (model.finalNorm ? 1 : 0)
+            let affine = model.layerNormAffine ? Double(model.normalization.affineParametersPerUnit) * width * norms : 0
+            let parameters = inputDim * width + width + squareDenseLayers * (width * width + width) + width + 1 + affine
             parameterCount = parameters
+            // BatchNorm's running mean and variance (and a count) per norm, kept once.
+            let buffers = model.hasBatchNorm ? (2 * width + 1) * norms : 0
             // Parameters, gradients, and the optimizer's state (Adam keeps two moments).
             let copies: Double = switch config.training.optimizer {
             case .sgd(let momentum, _): momentum > 0 ? 3 : 2
             case .adam, .adamw: 4
             }
-            parts.append(Part(name: "parameters, gradients and optimizer state", bytes: copies * parameters * scalarBytes,
+            parts.append(Part(name: "parameters, gradients and optimizer state", bytes: (copies * parameters + buffers) * scalarBytes,
                               key: width >= layers ? "model.width" : "model.hiddenLayers"))
-            // Per hidden layer the tape keeps the Dense output, the LN output, the activation and a gradient.
+            // Per hidden layer the tape keeps the Dense output, the norm's output, the activation and a
+            // gradient; a residual block twice that (two Dense outputs and the sum besides).
             let batch = Double(config.training.batchSize.resolved(trainingSamples: Int(min(samples, 0x1p52))))
             let evaluationBatch = min(directions * gridSize, Double(evaluationBatchRows))
             let rows = max(batch, evaluationBatch)
             // Named after the largest of its three factors: 2^40 hidden layers are not fixed by fewer rows.
             let rowsKey = config.training.batchSize == .full ? "data.trainSize" : "training.batchSize"
             let activationsKey = layers > max(rows, width) ? "model.hiddenLayers" : width > rows ? "model.width" : rowsKey
-            parts.append(Part(name: "activations", bytes: 4 * rows * width * layers * scalarBytes, key: activationsKey))
+            let valuesPerLayer: Double = model.residual == .none ? 4 : 8
+            parts.append(Part(name: "activations", bytes: valuesPerLayer * rows * width * layers * scalarBytes, key: activationsKey))
         }
         self.parts = parts
     }
 
-    /// A ``ConfigProblem`` naming the largest part and its key when the total exceeds `limitBytes`, or nil when it fits.
+    /// A ``ConfigProblem`` naming the largest part and its key when the total exceeds `limitBytes`
+    /// (or is not a finite number), or nil when it fits. A NaN limit is no limit.
     public func check(limitBytes: Double) -> ConfigProblem? {
         let total = totalBytes
         guard total > limitBytes || !total.isFinite else { return nil }
@@ -84,8 +94,11 @@ public struct MemoryEstimate: Sendable {
                 + "more than the \(MemoryEstimate.format(bytes: limitBytes)) available; lower \(largest.key)")
     }
 
-    /// `512 B`, `3.2 GiB`, `8.0 EiB`, or `10^25 B` beyond exbibytes.
+    /// `512 B`, `3.2 GiB`, `8.0 EiB`, `10^25 B` beyond exbibytes, `more than 10^308 B` for
+    /// infinity; never a trap (a negative count keeps its sign, NaN is "an unknown amount").
     public static func format(bytes: Double) -> String {
+        if bytes.isNaN { return "an unknown amount" }
+        if bytes < 0 { return "-" + format(bytes: -bytes) }
         guard bytes.isFinite else { return "more than 10^308 B" }
         if bytes < 1024 { return "\(Int(bytes)) B" }
         var value = bytes / 1024

@@ -30,6 +30,9 @@ extension CSVDataConfig {
             let splitValues = try table.numbers(inColumn: table.columnIndex(named: split.column, requestedBy: "data.split.column"))
             let inDistribution = trainRows.filter { splitValues[$0] < split.below }
             testRows = trainRows.filter { splitValues[$0] >= split.below }
+            // The config allows [0, 1) only; a fraction built in code is checked here, not trusted to Int().
+            precondition(split.validationFraction >= 0 && split.validationFraction < 1,
+                         "CovariateShiftSplit: validationFraction must be in [0, 1), got \(split.validationFraction)")
             let validationCount = Int((split.validationFraction * Double(inDistribution.count)).rounded())
             var generator = Xoshiro256StarStar(seed: seed, stream: .split)
             let chosen = Set(generator.permutation(of: inDistribution.count).prefix(validationCount))
@@ -84,5 +87,20 @@ extension CSVDataConfig {
                               validation: validationRows.isEmpty ? nil : try dataset(validationRows),
                               test: testRows.isEmpty ? nil : try dataset(testRows),
                               standardization: standardization, featureNames: features)
+    }
+}
+
+extension CSVTable {
+    /// The 0-based index of a column; the error names the config key that asked for it.
+    public func columnIndex(named name: String, requestedBy configKey: String) throws(CSVError) -> Int {
+        guard let index = columnNames.firstIndex(of: name) else {
+            var problem = "no column named \"\(name)\" (asked for by \(configKey))"
+            if let suggestion = ConfigObject.closest(to: name, among: columnNames) {
+                problem += "; did you mean \"\(suggestion)\"?"
+            }
+            problem += " The columns are: " + columnNames.joined(separator: ", ")
+            throw CSVError(file: file, problem: problem)
+        }
+        return index
     }
 }

@@ -4,7 +4,7 @@ extension SyntheticDataConfig {
     public func makeDataset<Scalar: BLASScalar>(seed: UInt64, as type: Scalar.Type = Scalar.self) -> Dataset<Scalar> {
         var generator = Xoshiro256StarStar(seed: seed, stream: .data)
         let inputs = (0..<(trainSize * inputDim)).map { _ in
-            Scalar(domain.lower + domain.width * generator.nextUniform())
+            Scalar(interpolate(from: domain.lower, to: domain.upper, fraction: generator.nextUniform()))
         }
         // Targets of the inputs as stored, so Float data is exactly consistent too.
         let targets = (0..<trainSize).map { row in

@@ -199,7 +199,9 @@ public struct GrowthCurveSummary: Sendable, Equatable {
     public init(_ tables: [ExtrapolationTable]) {
         precondition(!tables.isEmpty, "GrowthCurveSummary: no runs")
         let grid = tables[0].lambdas
-        precondition(tables.allSatisfy { $0.lambdas == grid }, "GrowthCurveSummary: runs were measured on different lambda grids")
+        // Bit for bit, so that a grid holding NaN (read back from a damaged file) equals itself.
+        precondition(tables.allSatisfy { $0.lambdas.map(\.bitPattern) == grid.map(\.bitPattern) },
+                     "GrowthCurveSummary: runs were measured on different lambda grids")
         lambdas = grid
         runCount = tables.count
         var center: [Double] = [], lower: [Double] = [], upper: [Double] = []

@@ -8,11 +8,17 @@ public struct MeanWithInterval: Sendable, Equatable {
     public let upper: Double
     public let count: Int
 
-    /// Summarises `values` (non-empty). NaN values make every field NaN.
+    /// Summarises `values` (non-empty). NaN values make every field NaN; a spread too large for a
+    /// Double (values near ±1e308) gives an infinite interval.
     public init(_ values: [Double]) {
         precondition(!values.isEmpty, "MeanWithInterval: no values")
         count = values.count
-        let mean = values.reduce(0, +) / Double(values.count)
+        var mean = values.reduce(0, +) / Double(values.count)
+        if mean.isInfinite && values.allSatisfy(\.isFinite) {
+            // The sum of finite values overflowed (1e308 + 1e308): their mean is still a Double,
+            // between the least and the greatest value (the rounded sum of fractions may stray past).
+            mean = min(max(values.reduce(0) { $0 + $1 / Double(values.count) }, values.min()!), values.max()!)
+        }
         self.mean = mean
         guard values.count > 1 else {
             lower = mean

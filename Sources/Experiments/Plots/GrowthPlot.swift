@@ -72,9 +72,11 @@ public struct GrowthPlot: Sendable {
         if showLinearGuide, let guide = linearGuide(x: x, y: y) {
             svg.polyline(guide, stroke: "#999999", width: 1.5, dash: "6 4")
         }
+        var omitted = OmittedPoints()
         for (index, entry) in series.enumerated() {
             let color = seriesColor(index)
             let summary = entry.summary
+            omitted.count(zip(summary.lambdas, summary.center), x: x, y: y)
             svg.comment("series \(entry.name)")
             if summary.runCount > 1 {
                 let visible = summary.lambdas.indices.filter {
@@ -98,6 +100,7 @@ public struct GrowthPlot: Sendable {
         if series.isEmpty {
             svg.text("no runs to show", x: area.left + area.width / 2, y: area.top + area.height / 2, size: 14, anchor: "middle", fill: "#888888")
         }
+        omitted.draw(&svg, area: area, drewNothing: omitted.total == series.reduce(0) { $0 + $1.summary.lambdas.count })
         return svg.rendered(title: title)
     }
 
@@ -106,11 +109,16 @@ public struct GrowthPlot: Sendable {
         // Anchored where the first series starts, so it reads as "what linear growth from here looks like".
         guard let first = series.first, let lambda = first.summary.lambdas.first, let value = first.summary.center.first,
               x.canShow(lambda), y.canShow(value) else { return nil }
+        // In decades: the axes may span more than a Double's range of ratios (1e-300 ... 1e300).
+        let (lowX, highX) = (log10(x.lower), log10(x.upper))
+        let (lowY, highY) = (log10(y.lower), log10(y.upper))
         var points: [(Double, Double)] = []
         for step in 0...100 {
-            let scale = x.lower * pow(x.upper / x.lower, Double(step) / 100)
-            let guideValue = value * scale / lambda
-            if guideValue >= y.lower && guideValue <= y.upper { points.append((x.pixel(scale), y.pixel(guideValue))) }
+            let scale = lowX + (highX - lowX) * Double(step) / 100
+            let guideValue = log10(value) + scale - log10(lambda)
+            if guideValue >= lowY && guideValue <= highY {
+                points.append((x.pixel(decade: scale), y.pixel(decade: guideValue)))
+            }
         }
         return points.count >= 2 ? [points.first!, points.last!] : nil
     }

@@ -37,51 +37,48 @@ public struct KernelHeatmap: Sendable {
         self.init(rowInputs: grid, columnInputs: grid, values: kernel.array2D.map { $0.map(Double.init) }, title: title)
     }
 
-    /// The heatmap as an SVG document.
+    /// The heatmap as an SVG document. Rows or columns at a NaN or infinite input cannot be
+    /// placed and are left out; a note under the plot says how many, and how many cells are grey.
     public var svg: String {
         let colorBarWidth = 18.0
         let area = PlotArea(left: 90, top: 50, width: width - 90 - 130, height: height - 50 - 75)
-        let finite = values.flatMap { $0 }.filter(\.isFinite)
-        var low = finite.min() ?? 0
-        var high = finite.max() ?? 1
-        if high - low <= 1e-300 {
-            low -= 0.5
-            high += 0.5
-        }
-        // Cell edges halfway between inputs; the outer edges half a step beyond the ends.
+        let rows = rowInputs.indices.filter { rowInputs[$0].isFinite }
+        let columns = columnInputs.indices.filter { columnInputs[$0].isFinite }
+        let shown = rows.flatMap { row in columns.map { values[row][$0] } }
+        let (low, high) = KernelHeatmap.colorRange(shown)
+        // Cell edges halfway between inputs; the outer edges half a step beyond the ends, clamped to
+        // the Double range so inputs near ±1e308 do not overflow.
         func edges(_ inputs: [Double]) -> [Double] {
-            guard inputs.count > 1 else { return [inputs[0] - 0.5, inputs[0] + 0.5] }
-            var result = [inputs[0] - (inputs[1] - inputs[0]) / 2]
-            for index in 0..<(inputs.count - 1) { result.append((inputs[index] + inputs[index + 1]) / 2) }
-            result.append(inputs[inputs.count - 1] + (inputs[inputs.count - 1] - inputs[inputs.count - 2]) / 2)
+            let largest = Double.greatestFiniteMagnitude
+            guard inputs.count > 1 else { return [max(inputs[0] - 0.5, -largest), min(inputs[0] + 0.5, largest)] }
+            let first = inputs[0] - (midpoint(inputs[0], inputs[1]) - inputs[0])
+            let last = inputs[inputs.count - 1] + (inputs[inputs.count - 1] - midpoint(inputs[inputs.count - 2], inputs[inputs.count - 1]))
+            var result = [min(max(first, -largest), largest)]
+            for index in 0..<(inputs.count - 1) { result.append(midpoint(inputs[index], inputs[index + 1])) }
+            result.append(min(max(last, -largest), largest))
             return result
         }
-        let columnEdges = edges(columnInputs)
-        let rowEdges = edges(rowInputs)
-        let xTicks = AxisScale.linear(covering: [columnEdges.first!, columnEdges.last!])
-        let yTicks = AxisScale.linear(covering: [rowEdges.first!, rowEdges.last!])
-        // The cells fill the area exactly; the axes span the cell edges, not the rounded tick range.
-        let x = AxisScale(kind: .linear, lower: columnEdges.first!, upper: columnEdges.last!, ticks: xTicks.ticks)
-            .placed(from: area.left, to: area.right)
-        let y = AxisScale(kind: .linear, lower: rowEdges.first!, upper: rowEdges.last!, ticks: yTicks.ticks)
-            .placed(from: area.bottom, to: area.top)
+        let columnEdges = edges(columns.isEmpty ? [0] : columns.map { columnInputs[$0] })
+        let rowEdges = edges(rows.isEmpty ? [0] : rows.map { rowInputs[$0] })
+        let x = KernelHeatmap.axis(edges: columnEdges).placed(from: area.left, to: area.right)
+        let y = KernelHeatmap.axis(edges: rowEdges).placed(from: area.bottom, to: area.top)
 
         var svg = SVGWriter(width: width, height: height)
-        svg.comment("cells: \(rowInputs.count) x \(columnInputs.count), values from \(low) to \(high)")
-        for row in rowInputs.indices {
-            let top = y.pixel(rowEdges[row + 1])
-            let bottom = y.pixel(rowEdges[row])
+        svg.comment("cells: \(rows.count) x \(columns.count), values from \(low) to \(high)")
+        for (rowPosition, row) in rows.enumerated() {
+            let (edgeA, edgeB) = (y.pixel(rowEdges[rowPosition + 1]), y.pixel(rowEdges[rowPosition]))
+            let (top, bottom) = (min(edgeA, edgeB), max(edgeA, edgeB))
             // Neighbouring cells of one colour are drawn as one rectangle, to keep the file small.
-            var column = 0
-            while column < columnInputs.count {
-                let color = KernelHeatmap.color(values[row][column], low: low, high: high)
-                var end = column + 1
-                while end < columnInputs.count, KernelHeatmap.color(values[row][end], low: low, high: high) == color { end += 1 }
-                let left = x.pixel(columnEdges[column])
+            var position = 0
+            while position < columns.count {
+                let color = KernelHeatmap.color(values[row][columns[position]], low: low, high: high)
+                var end = position + 1
+                while end < columns.count, KernelHeatmap.color(values[row][columns[end]], low: low, high: high) == color { end += 1 }
+                let (edgeLeft, edgeRight) = (x.pixel(columnEdges[position]), x.pixel(columnEdges[end]))
                 // A hair of overlap and crisp edges keep anti-aliasing from drawing seams between cells.
-                svg.rect(x: left, y: top, width: x.pixel(columnEdges[end]) - left + 0.3, height: bottom - top + 0.3, fill: color,
-                         extra: "shape-rendering=\"crispEdges\"")
-                column = end
+                svg.rect(x: min(edgeLeft, edgeRight), y: top, width: abs(edgeRight - edgeLeft) + 0.3, height: bottom - top + 0.3,
+                         fill: color, extra: "shape-rendering=\"crispEdges\"")
+                position = end
             }
         }
         drawAxes(&svg, area: area, x: x, y: y, title: title, xLabel: columnLabel, yLabel: rowLabel, gridlines: false)
@@ -91,12 +88,13 @@ public struct KernelHeatmap: Sendable {
         let bar = AxisScale.linear(covering: [low, high], targetTickCount: 5)
         let barScale = AxisScale(kind: .linear, lower: low, upper: high, ticks: bar.ticks).placed(from: area.bottom, to: area.top)
         let bands = 64
+        // low * (1 - t) + high * t never overflows, where low + (high - low) * t may.
+        func level(_ band: Int) -> Double { low * (1 - Double(band) / Double(bands)) + high * (Double(band) / Double(bands)) }
         for band in 0..<bands {
-            let bandLow = low + (high - low) * Double(band) / Double(bands)
-            let bandHigh = low + (high - low) * Double(band + 1) / Double(bands)
-            let top = barScale.pixel(bandHigh)
-            svg.rect(x: barLeft, y: top, width: colorBarWidth, height: barScale.pixel(bandLow) - top + 0.3,
-                     fill: KernelHeatmap.color((bandLow + bandHigh) / 2, low: low, high: high), extra: "shape-rendering=\"crispEdges\"")
+            let top = barScale.pixel(level(band + 1))
+            svg.rect(x: barLeft, y: top, width: colorBarWidth, height: max(barScale.pixel(level(band)) - top, 0) + 0.3,
+                     fill: KernelHeatmap.color(level(band) / 2 + level(band + 1) / 2, low: low, high: high),
+                     extra: "shape-rendering=\"crispEdges\"")
         }
         svg.rect(x: barLeft, y: area.top, width: colorBarWidth, height: area.height, fill: "none", stroke: "#444444")
         for tick in barScale.ticks where tick.value >= low && tick.value <= high {
@@ -105,14 +103,40 @@ public struct KernelHeatmap: Sendable {
             svg.text(tick.label, x: barLeft + colorBarWidth + 8, y: position + 4, size: 11, markup: true)
         }
         svg.text(colorBarLabel, x: barLeft + colorBarWidth / 2, y: area.top - 8, size: 12, anchor: "middle")
+        var notes: [String] = []
+        let grey = shown.filter { !$0.isFinite }.count
+        if grey > 0 { notes.append("grey: \(grey) \(grey == 1 ? "cell" : "cells") NaN or infinite") }
+        let leftOut = (rowInputs.count - rows.count, columnInputs.count - columns.count)
+        if leftOut.0 > 0 { notes.append("\(leftOut.0) \(leftOut.0 == 1 ? "row" : "rows") at a NaN or infinite input not drawn") }
+        if leftOut.1 > 0 { notes.append("\(leftOut.1) \(leftOut.1 == 1 ? "column" : "columns") at a NaN or infinite input not drawn") }
+        if !notes.isEmpty {
+            svg.text(notes.joined(separator: "; ") + ".", x: area.left, y: area.bottom + 68, size: 10.5, fill: "#a33000")
+        }
         return svg.rendered(title: title)
+    }
+
+    /// The colour scale's ends: the finite values' least and greatest, 10% either side of them
+    /// when they are equal (±0.5 around 0), within the Double range.
+    static func colorRange(_ values: [Double]) -> (low: Double, high: Double) {
+        let finite = values.filter(\.isFinite)
+        return widenedIfEqual(finite.min() ?? 0, finite.max() ?? 1)
+    }
+
+    /// A linear axis spanning the cell edges exactly (the cells fill the area), with ticks at round values.
+    static func axis(edges: [Double]) -> AxisScale {
+        let (lower, upper) = (edges.min()!, edges.max()!)
+        let ticks = AxisScale.linear(covering: [lower, upper]).ticks
+        guard upper > lower else { return AxisScale.linear(covering: [lower, upper]) }
+        return AxisScale(kind: .linear, lower: lower, upper: upper, ticks: ticks)
     }
 
     /// Viridis (matplotlib's default colour map) at `value` scaled from `low...high`, quantised to
     /// 256 levels; grey for non-finite values.
     static func color(_ value: Double, low: Double, high: Double) -> String {
         guard value.isFinite else { return "#bbbbbb" }
-        let fraction = min(1, max(0, (value - low) / (high - low)))
+        // NaN (an empty range) is the low end.
+        let scaled = fractionAlong(value, from: low, to: high)
+        let fraction = scaled.isNaN ? 0 : min(1, max(0, scaled))
         let level = (fraction * 255).rounded() / 255
         let position = level * Double(viridisAnchors.count - 1)
         let index = min(Int(position), viridisAnchors.count - 2)

@@ -91,10 +91,17 @@ public struct PredictionCurvePlot: Sendable {
         let y = AxisScale.linear(covering: yValues).placed(from: area.bottom, to: area.top)
 
         var svg = SVGWriter(width: width, height: height)
-        if let trainingInterval {
-            svg.rect(x: x.pixel(trainingInterval.lower), y: area.top, width: x.pixel(trainingInterval.upper) - x.pixel(trainingInterval.lower),
-                     height: area.height, fill: "#dddddd", fillOpacity: 0.6)
+        if let trainingInterval, x.canShow(trainingInterval.lower), x.canShow(trainingInterval.upper) {
+            let (left, right) = (x.pixel(trainingInterval.lower), x.pixel(trainingInterval.upper))
+            svg.rect(x: min(left, right), y: area.top, width: abs(right - left), height: area.height, fill: "#dddddd", fillOpacity: 0.6)
         }
+        var omitted = OmittedPoints()
+        var pointCount = trainingInputs.count
+        for curve in series + (target.map { [$0] } ?? []) {
+            omitted.count(zip(curve.inputs, curve.predictions), x: x, y: y)
+            pointCount += curve.inputs.count
+        }
+        omitted.count(zip(trainingInputs, trainingTargets), x: x, y: y)
         drawAxes(&svg, area: area, x: x, y: y, title: title, xLabel: xLabel, yLabel: yLabel)
         if let target {
             for segment in drawableSegments(Array(zip(target.inputs, target.predictions)), x: x, y: y) {
@@ -123,6 +130,7 @@ public struct PredictionCurvePlot: Sendable {
             svg.circle(x: x.pixel(input), y: y.pixel(value), radius: 2.8, fill: "#333333", stroke: "white")
         }
         drawLegend(&svg, entries: legendEntries, x: area.right + 20, y: area.top, width: legendWidth)
+        omitted.draw(&svg, area: area, drewNothing: omitted.total == pointCount)
         return svg.rendered(title: title)
     }
 

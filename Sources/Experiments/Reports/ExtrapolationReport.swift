@@ -52,9 +52,7 @@ public enum ExtrapolationCSV {
 /// A number for CSV: shortest round-trip digits; `nan`, `inf`, `-inf` for the non-finite (as
 /// NumPy and pandas read them).
 func csvNumber(_ value: Double) -> String {
-    if value.isNaN { return "nan" }
-    if value.isInfinite { return value > 0 ? "inf" : "-inf" }
-    return plainNumber(value)
+    value.isFinite ? plainNumber(value) : nonFiniteText(value)
 }
 
 /// A text field for CSV, quoted when it holds a comma, quote or line break.
@@ -110,29 +108,67 @@ func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
 }
 
-/// A number in about `digits` significant digits: `0.9981`, `1.78e+04`, `1e-05`.
+/// A number in about `digits` (1 to 17) significant digits: `0.9981`, `1.78e+04`, `1e-05`, and
+/// `4.941e-324` or `1.798e+308` at the ends of the Double range; `nan`, `inf`, `-inf` for the
+/// non-finite.
 func compact(_ value: Double, digits: Int = 4) -> String {
-    if !value.isFinite { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+    if !value.isFinite { return nonFiniteText(value) }
     if value == 0 { return "0" }
-    var magnitude = Int(log10(abs(value)).rounded(.down))
+    let digits = min(max(digits, 1), 17)
+    // log10 of a finite non-zero Double lies in -323.3 ... 308.3, so the conversion cannot trap.
+    let magnitude = Int(log10(abs(value)).rounded(.down))
     if magnitude >= -3 && magnitude < 6 {
         return fixed(value, decimals: max(0, digits - 1 - magnitude))
     }
-    let scale = pow(10, Double(digits - 1))
-    var mantissa = (value / pow(10, Double(magnitude)) * scale).rounded() / scale
+    let (mantissa, exponent) = scientific(value, digits: digits)
+    return fixed(mantissa, decimals: digits - 1) + "e" + (exponent < 0 ? "-" : "+") + (abs(exponent) < 10 ? "0" : "")
+        + String(abs(exponent))
+}
+
+/// A finite non-zero `value` as `mantissa * 10^exponent` with 1 <= |mantissa| < 10, the mantissa
+/// rounded to `digits` significant digits.
+func scientific(_ value: Double, digits: Int) -> (mantissa: Double, exponent: Int) {
+    var exponent = Int(log10(abs(value)).rounded(.down))
+    let scale = pow(10, Double(min(max(digits, 1), 17) - 1))
+    var mantissa = (timesPowerOfTen(value, -exponent) * scale).rounded() / scale
     // Rounding 9.9996 up to 10 moves the number into the next decade.
     if abs(mantissa) >= 10 {
         mantissa /= 10
-        magnitude += 1
+        exponent += 1
     }
-    return fixed(mantissa, decimals: digits - 1) + "e" + (magnitude < 0 ? "-" : "+") + (abs(magnitude) < 10 ? "0" : "")
-        + String(abs(magnitude))
+    return (mantissa, exponent)
 }
 
-/// `value` rounded to `decimals` places, trailing zeros (and a bare point) removed.
+/// `nan`, `inf` or `-inf`, as NumPy prints them.
+func nonFiniteText(_ value: Double) -> String {
+    value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf")
+}
+
+/// `value * 10^exponent` in steps of at most 10^300, so neither the power nor an intermediate
+/// overflows or underflows when the result is representable (4.9e-324 * 10^324 is 4.9).
+func timesPowerOfTen(_ value: Double, _ exponent: Int) -> Double {
+    var result = value
+    var remaining = exponent
+    while remaining > 300 {
+        result *= 1e300
+        remaining -= 300
+    }
+    while remaining < -300 {
+        result /= 1e300
+        remaining += 300
+    }
+    return result * pow(10, Double(remaining))
+}
+
+/// `value` rounded to `decimals` places, trailing zeros (and a bare point) removed. Beyond what
+/// integer arithmetic holds exactly (|value| * 10^decimals >= 2^53, e.g. 3e38), the shortest
+/// digits that read back to `value` (`3e+38`); `nan`, `inf`, `-inf` for the non-finite.
 func fixed(_ value: Double, decimals: Int) -> String {
+    if !value.isFinite { return nonFiniteText(value) }
+    let decimals = max(decimals, 0)
     let scale = pow(10, Double(decimals))
     let rounded = (abs(value) * scale).rounded()
+    guard scale.isFinite, rounded < 0x1p53 else { return plainNumber(value) }
     let integerPart = (rounded / scale).rounded(.down)
     let fraction = Int(rounded - integerPart * scale)
     var text = (value < 0 && rounded > 0 ? "-" : "") + String(Int(integerPart))

@@ -27,12 +27,23 @@ public struct RunMetrics: Sendable {
     /// Epochs actually run (fewer than configured when `targetLoss` stopped training early).
     public var epochsRun: Int
     public var extrapolation: ExtrapolationTable
-    /// Further results in order, e.g. `validationR2` or `testR2` for CSV data.
-    public var extra: [JSONMember]
+    /// Whether `targetLoss` stopped training early; nil for a run that did not train (infinite
+    /// width) or did not finish.
+    public var stoppedEarly: Bool?
+    /// R² on each split the data has (NaN where it is not a number).
+    public var rSquared: RSquaredBySplit
+    /// Set for a `width: "infinite"` run: kernel regression in place of training.
+    public var infiniteWidth: InfiniteWidthFit?
+    /// Why training stopped, for a run that diverged (`metrics-partial.json`).
+    public var divergence: String?
+    /// Why a run that trained to its end failed all the same (``UnusableResultsError``): its
+    /// results are not numbers anyone can use. Written as `"status": "failed"` and `"error"`.
+    public var failure: String?
 
     public init(name: String, variant: String? = nil, seed: UInt64, precision: Precision, threads: Int,
                 wallTimeSeconds: Double, lossCurve: [LossRecord], finalTrainLoss: Double, epochsRun: Int,
-                extrapolation: ExtrapolationTable, extra: [JSONMember] = []) {
+                extrapolation: ExtrapolationTable, stoppedEarly: Bool? = nil, rSquared: RSquaredBySplit = .init(),
+                infiniteWidth: InfiniteWidthFit? = nil, divergence: String? = nil, failure: String? = nil) {
         self.name = name
         self.variant = variant
         self.seed = seed
@@ -43,7 +54,11 @@ public struct RunMetrics: Sendable {
         self.finalTrainLoss = finalTrainLoss
         self.epochsRun = epochsRun
         self.extrapolation = extrapolation
-        self.extra = extra
+        self.stoppedEarly = stoppedEarly
+        self.rSquared = rSquared
+        self.infiniteWidth = infiniteWidth
+        self.divergence = divergence
+        self.failure = failure
     }
 
     /// The metrics as JSON. The loss curve is two parallel lists (`epoch`, `loss`); the
@@ -64,13 +79,122 @@ public struct RunMetrics: Sendable {
             ])),
             JSONMember("extrapolation", extrapolation.json),
         ]
-        members += extra
-        return .object(members)
+        return .object(members + resultMembers)
     }
+
+    /// The members after the fixed ones, as `metrics.json` holds them: the infinite-width fit,
+    /// `stoppedEarly`, the divergence, R² per split.
+    public var resultMembers: [JSONMember] {
+        var members: [JSONMember] = []
+        if let infiniteWidth {
+            members += [JSONMember("width", .string("infinite")), JSONMember("kernel", .string(infiniteWidth.kernel)),
+                        JSONMember("jitter", .number(infiniteWidth.jitter))]
+        }
+        if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
+        if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
+        for split in DataSplit.allCases {
+            if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
+        }
+        if let failure { members += [JSONMember("status", .string("failed")), JSONMember("error", .string(failure))] }
+        return members
+    }
+
+    @available(*, deprecated, renamed: "resultMembers", message: "read the typed fields (rSquared, stoppedEarly, infiniteWidth)")
+    public var extra: [JSONMember] { resultMembers }
 
     /// Writes ``json`` to `path` atomically, with a final newline.
     public func write(to path: String) throws(FileError) {
         try writeJSON(json, to: path)
+    }
+}
+
+/// The parts of a data set a run is scored on.
+public enum DataSplit: String, Sendable, CaseIterable {
+    case train
+    /// In distribution, held out from training.
+    case validation
+    /// Out of distribution (a covariate-shift split's far side).
+    case test
+
+    /// The split's key in `metrics.json`: `trainR2`, `validationR2`, `testR2`.
+    public var rSquaredKey: String { rawValue + "R2" }
+}
+
+/// R² per split; nil for a split the data does not have.
+public struct RSquaredBySplit: Sendable, Equatable {
+    public var train: Double?
+    public var validation: Double?
+    public var test: Double?
+
+    public init(train: Double? = nil, validation: Double? = nil, test: Double? = nil) {
+        self.train = train
+        self.validation = validation
+        self.test = test
+    }
+
+    public subscript(split: DataSplit) -> Double? {
+        get {
+            switch split {
+            case .train: train
+            case .validation: validation
+            case .test: test
+            }
+        }
+        set {
+            switch split {
+            case .train: train = newValue
+            case .validation: validation = newValue
+            case .test: test = newValue
+            }
+        }
+    }
+}
+
+/// What an infinite-width run reports in place of training: the kernel regressed with and the
+/// jitter its Cholesky factorisation needed.
+public struct InfiniteWidthFit: Sendable, Equatable {
+    /// `ntk`: f(x*) = Θ(x*, X) Θ(X, X)^-1 y with the analytic NTK.
+    public var kernel: String
+    public var jitter: Double
+
+    public init(kernel: String = "ntk", jitter: Double) {
+        self.kernel = kernel
+        self.jitter = jitter
+    }
+}
+
+extension RunMetrics {
+    /// Reads back what ``json`` wrote (nil when a required field is missing).
+    public init?(json: JSONValue) {
+        func string(_ key: String) -> String? { json[key].flatMap { if case .string(let text) = $0 { text } else { nil } } }
+        guard let name = string("name"),
+              let seed = json["seed"]?.unsignedIntegerValue,
+              let precisionText = string("precision"),
+              let precision = Precision(rawValue: precisionText),
+              let threads = json["threads"]?.integerValue,
+              let epochsRun = json["epochsRun"]?.integerValue,
+              case .array(let epochs)? = json["lossCurve"]?["epoch"], case .array(let losses)? = json["lossCurve"]?["loss"],
+              case .array(let points)? = json["extrapolation"]?["points"]
+        else { return nil }
+        let table = ExtrapolationTable(points: points.map {
+            ExtrapolationPoint(lambda: $0["lambda"]?.doubleValue ?? .nan, maxAbs: $0["maxAbs"]?.doubleValue ?? .nan,
+                               meanAbs: $0["meanAbs"]?.doubleValue ?? .nan)
+        })
+        var rSquared = RSquaredBySplit()
+        for split in DataSplit.allCases {
+            // `null` is an R² that was not a number.
+            if let value = json[split.rSquaredKey] { rSquared[split] = value.doubleValue ?? .nan }
+        }
+        self.init(name: name, variant: string("variant"), seed: seed, precision: precision, threads: threads,
+                  wallTimeSeconds: json["wallTimeSeconds"]?.doubleValue ?? .nan,
+                  lossCurve: zip(epochs, losses).map { LossRecord(epoch: $0.integerValue ?? 0, loss: $1.doubleValue ?? .nan) },
+                  finalTrainLoss: json["finalTrainLoss"]?.doubleValue ?? .nan, epochsRun: epochsRun, extrapolation: table,
+                  stoppedEarly: json["stoppedEarly"].flatMap { if case .bool(let flag) = $0 { flag } else { nil } },
+                  rSquared: rSquared,
+                  infiniteWidth: string("width") == "infinite"
+                      ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
+                  divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
+                  failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
     }
 }
 

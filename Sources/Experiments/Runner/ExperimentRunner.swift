@@ -72,21 +72,13 @@ public enum ExperimentRunner {
     @discardableResult
     public static func run(_ plan: ExperimentPlan, options: RunnerOptions, progress: ProgressReporter) throws -> ExperimentReport {
         let output = options.output
-        if FileSystem.exists(output) && !FileSystem.contents(of: output).isEmpty && !options.resume {
-            throw UsageError("\(output) already holds files; pass --resume to continue that run, or --output to choose another folder")
-        }
-        if let initFrom = options.initFrom, !FileSystem.exists(initFrom) {
-            throw UsageError("--init-from \(initFrom): no such file")
-        }
         let selected = plan.runs.enumerated().filter { options.shard?.contains(position: $0.offset) ?? true }.map(\.element)
+        if let shard = options.shard, selected.isEmpty {
+            throw UsageError("--shard \(shard) selects no run: the plan has \(plan.runs.count) run(s), so at most \(plan.runs.count) shards")
+        }
         let separateFolders = usesRunFolders(plan, options)
         let folders = selected.map { separateFolders ? "\(output)/runs/\(identifier($0))" : output }
-        try checkDataFiles(selected)
-        if let initFrom = options.initFrom { try checkInitFrom(initFrom, runs: selected) }
-        if options.resume {
-            try checkSameConfig(plan, output: output)
-            try checkCheckpoints(selected, folders: folders)
-        }
+        try checkBeforeAnyWork(plan, runs: selected, folders: folders, options: options)
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
         for folder in folders { try FileSystem.createFolder(folder) }
@@ -130,84 +122,13 @@ public enum ExperimentRunner {
         return report
     }
 
-    /// Reads each CSV file the runs name once before any work, so a missing or malformed file is
-    /// one clear error (exit 2) rather than one per run.
-    static func checkDataFiles(_ runs: [ExperimentPlan.Run]) throws {
-        var checked: [DataConfig] = []
-        for run in runs {
-            guard case .csv = run.config.data, !checked.contains(run.config.data) else { continue }
-            checked.append(run.config.data)
-            do {
-                _ = try ExperimentData<Double>.load(run.config.data, seed: run.seed)
-            } catch {
-                throw UsageError("\(error)")
-            }
-        }
-    }
-
-    /// Reads the `--init-from` file once before any work, so a damaged or mismatched file is one
-    /// clear error (exit 2) rather than a failure of every run: it must decode, hold finite
-    /// numbers, and fit each network of the runs by names and shapes.
-    static func checkInitFrom(_ path: String, runs: [ExperimentPlan.Run]) throws {
-        let file: SafetensorsFile
-        do { file = try Safetensors.read(path) } catch { throw UsageError("--init-from \(error)") }
-        for (name, tensor) in file.tensors.sorted(by: { $0.key < $1.key })
-        where !tensor.converted(to: Double.self).withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) {
-            throw UsageError("--init-from \(path): tensor '\(name)' holds infinite or NaN values")
-        }
-        let parameters = file.tensors.mapValues { $0.converted(to: Float.self) }
-        var checked: [MLPDescription] = []
-        for run in runs {
-            guard case .finite(let width) = run.config.model.width else { continue }
-            let description = modelDescription(run.config.model, inputSize: run.config.data.inputDim, width: width)
-            guard !checked.contains(description) else { continue }
-            checked.append(description)
-            var generator = Xoshiro256StarStar(seed: 0)
-            let model: Sequential<Float> = description.build(generator: &generator)
-            do {
-                try model.load(stateDict: parameters)
-            } catch {
-                throw UsageError("--init-from \(path) does not fit the network of run \(identifier(run)): \(error)")
-            }
-        }
-    }
-
-    /// `--resume` continues a run with the config it started with: a changed learning rate or
-    /// epoch count would silently mix two experiments in one folder.
-    static func checkSameConfig(_ plan: ExperimentPlan, output: String) throws {
-        let path = output + "/config.json"
-        guard FileSystem.exists(path) else { return }
-        // Compared as resolved configs, so defaults written out or left implicit do not matter.
-        let saved = try? ExperimentPlan.parse(AtomicFile.readText(path), file: path)
-        guard let saved, saved.resolvedJSON == plan.resolvedJSON else {
-            throw UsageError("cannot resume \(output): \(plan.file) differs from the config that run started with (\(path)); "
-                             + "resume with --config \(path), or start a new --output")
-        }
-    }
-
-    /// Reads the checkpoint of every unfinished run before `--resume` starts any, so a damaged
-    /// one is one clear error (exit 2) saying what to do, not a failed run among finished ones.
-    static func checkCheckpoints(_ runs: [ExperimentPlan.Run], folders: [String]) throws {
-        for (run, folder) in zip(runs, folders) {
-            let path = folder + "/checkpoint.safetensors"
-            guard FileSystem.exists(path), (try? RunRecord.load(folder: folder)) == nil else { continue }
-            do {
-                let file = try Safetensors.read(path)
-                guard file.metadata?["format"] == TrainingCheckpoint.format else {
-                    throw CheckpointError(path: path, problem: "not a FiniteWidth training checkpoint")
-                }
-            } catch {
-                throw UsageError("cannot resume \(identifier(run)): \(error). Delete \(path) to start that run over")
-            }
-        }
-    }
-
     /// Trains one run (resuming from its checkpoint when asked) and writes its folder.
     static func execute(_ run: ExperimentPlan.Run, folder: String, options: RunnerOptions, threads: Int,
                         progress: ProgressReporter) throws -> RunRecord {
         if options.resume, let record = try? RunRecord.load(folder: folder) {
             // Killed between writing metrics.json and removing the checkpoint: the run is whole.
             FileSystem.remove(folder + "/checkpoint.safetensors")
+            if let failure = UnusableResultsError(recordedIn: record.metrics) { throw failure }
             progress.message("\(identifier(run)): already finished, kept as it is")
             return record
         }
@@ -217,166 +138,36 @@ public enum ExperimentRunner {
         }
     }
 
+    /// Loads the run's data in its precision, then fits the network: trained at finite width
+    /// (``FiniteWidthRun``), kernel regression at infinite width (``InfiniteWidthRun``).
     static func execute<Scalar: BLASScalar>(
         _ run: ExperimentPlan.Run, folder: String, options: RunnerOptions, threads: Int,
         progress: ProgressReporter, as: Scalar.Type
     ) throws -> RunRecord {
         let config = run.config
-        let id = identifier(run)
         let data = try ExperimentData<Scalar>.load(config.data, seed: run.seed)
         if case .csv = config.data, let problem = MemoryEstimate(config: config, trainingSamples: data.train.count)
             .check(limitBytes: MemoryEstimate.availableBytes()) {
             throw ConfigError(file: "config", problems: [problem])
         }
-        guard case .finite(let width) = config.model.width else {
+        switch config.model.width {
+        case .finite(let width):
+            return try FiniteWidthRun.execute(run, data: data, width: width, folder: folder, options: options, threads: threads,
+                                              progress: progress)
+        case .infinite:
             return try InfiniteWidthRun.execute(run, data: data, folder: folder, progress: progress)
         }
-        var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
-        let model: Sequential<Scalar> = modelDescription(config.model, inputSize: data.train.inputDim, width: width)
-            .build(generator: &initialization)
-        if let initFrom = options.initFrom { try model.loadCheckpoint(from: initFrom) }
-        let trainer = Trainer(model: model, optimizer: makeOptimizer(config.training, parameters: model.parameters),
-                              inputs: data.train.inputs, targets: data.train.targets,
-                              batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
-                              generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
-
-        let checkpointPath = folder + "/checkpoint.safetensors"
-        let training = config.training
-        var lossCurve: [LossRecord] = []
-        var previousWallTime = 0.0
-        if options.resume && FileSystem.exists(checkpointPath) {
-            let restored = try TrainingCheckpoint.restore(trainer, from: checkpointPath)
-            guard restored.epoch <= training.epochs else {
-                throw CheckpointError(path: checkpointPath, problem: "it is at epoch \(restored.epoch), past the config's "
-                    + "\(training.epochs) epochs; was it written with another config?")
-            }
-            lossCurve = restored.lossCurve
-            previousWallTime = restored.wallTimeSeconds
-            progress.message("\(id): resuming at epoch \(restored.epoch)")
-        }
-        let checkpointEvery = training.checkpointEvery ?? max(training.epochs / 10, 1)
-        let start = monotonicSeconds()
-        func wallTime() -> Double { previousWallTime + monotonicSeconds() - start }
-
-        var lastLoss = lossCurve.last?.loss ?? .nan
-        var finalLoss = Double.nan
-        do {
-            while trainer.epoch < training.epochs {
-                lastLoss = try trainer.runEpoch()
-                let epoch = trainer.epoch
-                if epoch % training.logEvery == 0 || epoch == training.epochs { lossCurve.append(LossRecord(epoch: epoch, loss: lastLoss)) }
-                progress.epochDone(run: id, epoch: epoch, of: training.epochs, loss: lastLoss)
-                if let target = training.targetLoss, lastLoss <= target {
-                    if lossCurve.last?.epoch != epoch { lossCurve.append(LossRecord(epoch: epoch, loss: lastLoss)) }
-                    progress.runDone(skippedEpochs: training.epochs - epoch)
-                    break
-                }
-                if epoch % checkpointEvery == 0 && epoch < training.epochs {
-                    try TrainingCheckpoint.save(trainer, lossCurve: lossCurve, wallTimeSeconds: wallTime(), to: checkpointPath)
-                }
-            }
-            finalLoss = trainer.evaluateLoss()
-            if !finalLoss.isFinite {
-                throw DivergenceError(epoch: trainer.epoch, loss: finalLoss, learningRate: trainer.optimizer.learningRate)
-            }
-        } catch let divergence as DivergenceError {
-            // Keep what a researcher needs to see what happened: the metrics so far; the last
-            // checkpoint (finite, saved before the blow-up) stays in the folder.
-            if lossCurve.last?.epoch != divergence.epoch { lossCurve.append(LossRecord(epoch: divergence.epoch, loss: divergence.loss)) }
-            let partial = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
-                                     threads: threads, wallTimeSeconds: wallTime(), lossCurve: lossCurve,
-                                     finalTrainLoss: divergence.loss, epochsRun: divergence.epoch,
-                                     extrapolation: ExtrapolationTable(points: []),
-                                     extra: [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence.description))])
-            try partial.write(to: folder + "/metrics-partial.json")
-            throw divergence
-        }
-        // Data-parallel steps left BLAS on one thread; the evaluation's large products want them all.
-        if threads > 1 { BLASRuntime.setThreadCount(threads) }
-        let tape = Tape<Scalar>()
-        let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
-        let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
-
-        var extra: [JSONMember] = [JSONMember("stoppedEarly", .bool(trainer.epoch < training.epochs))]
-        extra += rSquaredMembers(data, evaluate)
-        let record = RunRecord(
-            metrics: RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
-                                threads: threads, wallTimeSeconds: wallTime(), lossCurve: lossCurve, finalTrainLoss: finalLoss,
-                                epochsRun: trainer.epoch, extrapolation: table, extra: extra),
-            curve: predictionCurve(config, data: data, evaluate),
-            trainingPoints: oneDimensionalPoints(data))
-        try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
-        try record.write(folder: folder)
-        FileSystem.remove(checkpointPath)
-        FileSystem.remove(folder + "/metrics-partial.json")
-        return record
     }
 
     /// The network a model section describes, for inputs of `inputSize` features.
+    @available(*, deprecated, message: "use model.mlpDescription(inputSize:width:)")
     public static func modelDescription(_ model: ModelConfig, inputSize: Int, width: Int) -> MLPDescription {
-        var description = MLPDescription(inputSize: inputSize, width: width, hiddenLayers: model.hiddenLayers)
-        description.activation = model.activation
-        description.layerNormAfter = Set(model.layerNormIndices)
-        description.layerNormAffine = model.layerNormAffine
-        description.parameterization = model.parameterization
-        switch model.weightInit {
-        case .kaimingUniform, nil: description.weightInitialization = .kaimingUniform
-        case .kaimingNormal: description.weightInitialization = .kaimingNormal
-        case .normal: description.weightInitialization = .normalScaledByFanIn(weightStandardDeviation: model.weightStd ?? 2.0.squareRoot())
-        }
-        switch model.biasInit {
-        case .pytorch, nil: description.biasInitialization = .pytorch
-        case .normal: description.biasInitialization = .normal(standardDeviation: model.biasStd ?? 0.1)
-        }
-        if model.parameterization == .ntk {
-            description.weightStandardDeviation = model.weightStd ?? 2.0.squareRoot()
-            description.biasStandardDeviation = model.biasStd ?? 0.1
-        }
-        return description
+        model.mlpDescription(inputSize: inputSize, width: width)
     }
 
     /// The optimizer a training section describes.
+    @available(*, deprecated, message: "use training.makeOptimizer(parameters:)")
     public static func makeOptimizer<Scalar>(_ training: TrainingConfig, parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
-        switch training.optimizer {
-        case let .sgd(momentum, weightDecay):
-            return SGD(parameters: parameters, learningRate: training.learningRate, momentum: momentum, weightDecay: weightDecay)
-        case let .adam(beta1, beta2, eps, weightDecay):
-            return Adam(parameters: parameters, learningRate: training.learningRate, betas: (beta1, beta2), epsilon: eps,
-                        weightDecay: weightDecay)
-        case let .adamw(beta1, beta2, eps, weightDecay):
-            return Adam.adamW(parameters: parameters, learningRate: training.learningRate, betas: (beta1, beta2), epsilon: eps,
-                              weightDecay: weightDecay)
-        }
-    }
-
-    /// R² on the training, validation (in distribution) and test (out of distribution) sets.
-    static func rSquaredMembers<Scalar>(_ data: ExperimentData<Scalar>, _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows -> [JSONMember] {
-        var members = [JSONMember("trainR2", .number(rSquared(predictions: try evaluate(data.train.inputs), targets: data.train.targets)))]
-        if let validation = data.validation {
-            members.append(JSONMember("validationR2", .number(rSquared(predictions: try evaluate(validation.inputs), targets: validation.targets))))
-        }
-        if let test = data.test {
-            members.append(JSONMember("testR2", .number(rSquared(predictions: try evaluate(test.inputs), targets: test.targets))))
-        }
-        return members
-    }
-
-    /// The 1-D prediction curve (the paper's Figure 1), for 1-D inputs.
-    static func predictionCurve<Scalar>(_ config: ExperimentConfig, data: ExperimentData<Scalar>,
-                                        _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows -> PredictionCurve? {
-        guard data.train.inputDim == 1 else { return nil }
-        let curve = config.evaluation.curve ?? defaultCurve(data)
-        let (inputs, predictions) = try ExtrapolationMeasurement.predictionCurve(curve, as: Scalar.self, evaluate)
-        return PredictionCurve(inputs: inputs, predictions: predictions)
-    }
-
-    static func defaultCurve<Scalar>(_ data: ExperimentData<Scalar>) -> CurveConfig {
-        let xs = data.train.inputs.scalars.map(Double.init)
-        return .around(Interval(lower: xs.min() ?? -1, upper: xs.max() ?? 1))
-    }
-
-    static func oneDimensionalPoints<Scalar>(_ data: ExperimentData<Scalar>) -> [(x: Double, y: Double)] {
-        guard data.train.inputDim == 1 else { return [] }
-        return zip(data.train.inputs.scalars, data.train.targets.scalars).map { (Double($0), Double($1)) }
+        training.makeOptimizer(parameters: parameters)
     }
 }

@@ -6,8 +6,7 @@ enum InfiniteWidthRun {
                                 progress: ProgressReporter) throws -> RunRecord {
         let config = run.config
         let start = monotonicSeconds()
-        // The kernel maps do not depend on the width; 1 unit per layer is enough to describe the architecture.
-        let network: Sequential<Double> = ExperimentRunner.analyticNetwork(config.model, inputSize: data.train.inputDim)
+        let network: Sequential<Double> = config.model.analyticNetwork(inputSize: data.train.inputDim)
         let regression = try InfiniteWidthRegression(network: network, inputs: data.train.inputs.converted(to: Double.self),
                                                      targets: data.train.targets.converted(to: Double.self))
         let evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar> = {
@@ -18,33 +17,16 @@ enum InfiniteWidthRun {
                                                          batchRows: 2048, evaluate)
         let trainPredictions = try evaluate(data.train.inputs)
         let trainLoss = (trainPredictions - data.train.targets).map { $0 * $0 }.mean()
-        var extra: [JSONMember] = [
-            JSONMember("width", .string("infinite")),
-            JSONMember("kernel", .string("ntk")),
-            JSONMember("jitter", .number(regression.regression.jitter)),
-        ]
-        extra += try ExperimentRunner.rSquaredMembers(data, evaluate)
-        let record = RunRecord(
-            metrics: RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
-                                threads: BLASRuntime.threadCount, wallTimeSeconds: monotonicSeconds() - start, lossCurve: [],
-                                finalTrainLoss: Double(trainLoss), epochsRun: 0, extrapolation: table, extra: extra),
-            curve: try ExperimentRunner.predictionCurve(config, data: data, evaluate),
-            trainingPoints: ExperimentRunner.oneDimensionalPoints(data))
+        let metrics = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
+                                 threads: BLASRuntime.threadCount, wallTimeSeconds: monotonicSeconds() - start, lossCurve: [],
+                                 finalTrainLoss: Double(trainLoss), epochsRun: 0, extrapolation: table,
+                                 infiniteWidth: InfiniteWidthFit(kernel: "ntk", jitter: regression.regression.jitter))
+        var record = try RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        let failure = ResultCheck.problem(in: record, initialLoss: nil, learningRate: nil, data: data)
+        record.metrics.failure = failure?.description
         try record.write(folder: folder)
+        if let failure { throw failure }
         progress.message("\(ExperimentRunner.identifier(run)): infinite width, kernel regression on \(data.train.count) points (jitter \(regression.regression.jitter))")
         return record
-    }
-}
-
-extension ExperimentRunner {
-    /// The network whose analytic kernels a model section describes: its architecture in the NTK
-    /// parameterization (the width is irrelevant to the kernels, so one unit per layer).
-    public static func analyticNetwork(_ model: ModelConfig, inputSize: Int) -> Sequential<Double> {
-        var description = modelDescription(model, inputSize: inputSize, width: 1)
-        description.parameterization = .ntk
-        description.weightStandardDeviation = model.weightStd ?? 2.0.squareRoot()
-        description.biasStandardDeviation = model.biasStd ?? 0.1
-        var generator = Xoshiro256StarStar(seed: 0)
-        return description.build(generator: &generator)
     }
 }

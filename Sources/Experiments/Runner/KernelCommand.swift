@@ -1,5 +1,5 @@
 /// `train ntk`: a network's NTK between two point sets, analytic (infinite width) or empirical
-/// (the finite network the config describes, at its seeded initialisation), as a CSV matrix and,
+/// (the finite network the config describes, at its seeded initialisation, in evaluation mode), as a CSV matrix and,
 /// for 1-D inputs, a heatmap (the paper's Figure 2).
 public enum KernelCommand {
     /// Where the points come from.
@@ -38,15 +38,18 @@ public enum KernelCommand {
                 throw UsageError("\(request.config): model.width is \"infinite\": --empirical needs a finite network")
             }
             var generator = Xoshiro256StarStar(seed: config.seed, stream: .initialization)
-            let network: Sequential<Double> = ExperimentRunner.modelDescription(config.model, inputSize: x1.columns, width: width)
+            let network: Sequential<Double> = config.model.mlpDescription(inputSize: x1.columns, width: width)
                 .build(generator: &generator)
+            // As a trained network is measured: a BatchNorm by its (initial) running statistics, since
+            // in training mode its batch statistics leave a point no gradient of its own.
+            network.setTraining(false)
             kernel = try network.empiricalTangentKernel(x1, x2)
         } else {
             guard config.model.parameterization == .ntk else {
                 throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic kernel describes the "
                                  + "\"ntk\" parameterization (set it, or pass --empirical for this network's kernel at initialisation)")
             }
-            kernel = try ExperimentRunner.analyticNetwork(config.model, inputSize: x1.columns).infiniteWidthKernel(x1, x2).ntk
+            kernel = try config.model.analyticNetwork(inputSize: x1.columns).infiniteWidthKernel(x1, x2).ntk
         }
         if let output = request.output {
             let rows = kernel.array2D.map { $0.map(plainNumber).joined(separator: ",") }
@@ -60,6 +63,7 @@ public enum KernelCommand {
             try KernelHeatmap(rowInputs: x1.scalars, columnInputs: (x2 ?? x1).scalars, values: kernel.array2D, title: title)
                 .write(to: heatmap)
         }
+        if let failure = ResultCheck.problem(inKernel: kernel) { throw failure }
         return kernel.shape
     }
 
@@ -69,7 +73,7 @@ public enum KernelCommand {
             guard count >= 1, count <= 100_000, from.isFinite, to.isFinite else {
                 throw UsageError("--grid expects FROM:TO:POINTS with finite bounds and 1 to 100000 points")
             }
-            let values = (0..<count).map { count == 1 ? from : from + (to - from) * Double($0) / Double(count - 1) }
+            let values = (0..<count).map { count == 1 ? from : interpolate(from: from, to: to, step: $0, of: count - 1) }
             return Tensor(shape: [count, 1], scalars: values)
         case let .file(path):
             return try readPoints(path)
@@ -77,38 +81,30 @@ public enum KernelCommand {
     }
 
     /// Reads a points file: comma-separated finite numbers, the same count on every row; a first
-    /// line with a field that is not a number is a header of names and is skipped.
+    /// line with a field that is not a number is a header of names and is skipped, and so are
+    /// blank lines.
     static func readPoints(_ path: String) throws -> Tensor<Double> {
-        let text: String
-        do { text = try AtomicFile.readText(path) } catch { throw UsageError("\(error)") }
         var rows: [[Double]] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingSuffix(while: { $0 == "\r" || $0 == " " })
-            if trimmed.isEmpty { continue }
-            let fields = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: " ") }
-            let numbers = fields.map { Double($0) }
-            if index == 0 && numbers.contains(where: { $0 == nil }) { continue }  // a header of names
-            for (column, number) in numbers.enumerated() where number == nil || !number!.isFinite {
-                throw UsageError("\(path): row \(index + 1), column \(column + 1): expected a finite number, found \"\(fields[column])\"")
+        do {
+            for line in CSVLine.lines(of: try AtomicFile.readText(path)) where !line.isBlank {
+                let fields = try line.fields(file: path)
+                let numbers = fields.map(CSVLine.finiteNumber)
+                if line.number == 1 && numbers.contains(nil) { continue }  // a header of names
+                for (column, number) in numbers.enumerated() where number == nil {
+                    throw FormatError(file: path, row: line.number, column: "column \(column + 1)",
+                                      problem: "expected a finite number, found \"\(fields[column])\"")
+                }
+                if let first = rows.first, first.count != fields.count {
+                    throw UsageError("\(path): row \(line.number) has \(fields.count) numbers but the first point has \(first.count)")
+                }
+                rows.append(numbers.map { $0! })
             }
-            if let first = rows.first, first.count != fields.count {
-                throw UsageError("\(path): row \(index + 1) has \(fields.count) numbers but the first point has \(first.count)")
-            }
-            rows.append(numbers.map { $0! })
+        } catch let error as UsageError {
+            throw error
+        } catch {
+            throw UsageError("\(error)")
         }
         guard !rows.isEmpty else { throw UsageError("\(path): no points (expected one comma-separated point a row)") }
         return Tensor(rows)
-    }
-}
-
-extension Substring {
-    func trimmingSuffix(while predicate: (Character) -> Bool) -> Substring {
-        var end = endIndex
-        while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
-        return self[startIndex..<end]
-    }
-
-    func trimmingCharacters(in set: String) -> String {
-        String(drop { set.contains($0) }.trimmingSuffix(while: { set.contains($0) }))
     }
 }

@@ -42,7 +42,7 @@ public final class ProgressReporter: Sendable {
             let rate = Double(state.doneEpochs) / max(elapsed, 1e-9)
             let remaining = Double(state.totalEpochs - state.doneEpochs) / max(rate, 1e-9)
             let text = "[\(state.finishedRuns)/\(state.totalRuns) runs done] \(run): epoch \(epoch)/\(epochs), loss \(formatLoss(loss)), "
-                + "\(Int(rate.rounded())) steps/s, ETA \(formatDuration(remaining))"
+                + "\(compact(rate.rounded(), digits: 6)) steps/s, ETA \(formatDuration(remaining))"
             if isTerminal {
                 guard now - state.lastDraw > 0.1 || epoch == epochs else { return nil }
                 state.lastDraw = now
@@ -54,12 +54,14 @@ public final class ProgressReporter: Sendable {
         if let line { writeStandardError(line) }
     }
 
-    /// Reports a finished run (and skips its remaining epochs in the ETA, for an early stop).
-    public func runDone(skippedEpochs: Int = 0) {
-        state.withLock {
-            $0.finishedRuns += 1
-            $0.totalEpochs -= skippedEpochs
-        }
+    /// Reports a finished run.
+    public func runDone() {
+        state.withLock { $0.finishedRuns += 1 }
+    }
+
+    /// Drops epochs a run will not do (it stopped early) from the ETA.
+    public func epochsSkipped(_ count: Int) {
+        state.withLock { $0.totalEpochs -= count }
     }
 
     /// Prints a message on its own line (ending a redrawn progress line first).
@@ -78,7 +80,8 @@ func formatLoss(_ loss: Double) -> String {
 }
 
 func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
+    // Beyond 10^15 s (30 million years) an estimate means nothing, and Int could not hold it.
+    guard seconds.isFinite, abs(seconds) < 1e15 else { return "?" }
     let total = Int(seconds.rounded())
     return total >= 3600 ? "\(total / 3600)h\(total % 3600 / 60)m" : total >= 60 ? "\(total / 60)m\(total % 60)s" : "\(total)s"
 }

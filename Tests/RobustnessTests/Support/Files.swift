@@ -1,19 +1,6 @@
 import Experiments
+import TestSupport
 import Foundation
-
-/// Every file below `folder`, as paths relative to it, sorted.
-func filesBelow(_ folder: String) -> [String] {
-    var found: [String] = []
-    for name in FileSystem.contents(of: folder) {
-        let path = folder + "/" + name
-        if FileSystem.isFolder(path) {
-            found += filesBelow(path).map { name + "/" + $0 }
-        } else {
-            found.append(name)
-        }
-    }
-    return found.sorted()
-}
 
 /// Whether a file name is one of `AtomicFile`'s temporary names (`<name>.tmp-<pid>-<random>`).
 func isTemporaryName(_ name: String) -> Bool { name.contains(".tmp-") }
@@ -74,16 +61,3 @@ private func fileProblem(path: String, name: String) throws -> String? {
 
 /// The file's bytes, or nil when it cannot be read.
 func contentsOrNil(_ path: String) -> [UInt8]? { try? AtomicFile.read(path) }
-
-/// A `metrics.json` without its wall times (at any depth: a sweep's lists each run's), which
-/// measure the machine rather than the computation.
-func metricsWithoutWallTime(_ path: String) throws -> JSONValue {
-    func strip(_ value: JSONValue) -> JSONValue {
-        switch value {
-        case .object(let members): .object(members.filter { $0.key != "wallTimeSeconds" }.map { JSONMember($0.key, strip($0.value)) })
-        case .array(let elements): .array(elements.map(strip))
-        default: value
-        }
-    }
-    return strip(try JSONValue.parse(AtomicFile.readText(path)))
-}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A small run that still exercises everything a resume must restore: Adam's moments and step
 /// count, minibatches drawn by the generator (40 rows in batches of 16, so the last is short),
 /// LayerNorm parameters, the loss curve; checkpoints every 10 of 300 epochs.
@@ -10,3 +12,8 @@ let smallRunConfig = """
       "evaluation": { "lambdas": { "from": 1, "to": 100, "perDecade": 2 },
                       "curve": { "from": -3, "to": 3, "points": 21 } } }
     """
+
+/// The same run with a BatchNorm after every hidden layer and before the output layer: its
+/// running statistics are buffers a resume must restore as well.
+let smallBatchNormRunConfig = smallRunConfig.replacingOccurrences(
+    of: #""layerNorm": "first""#, with: #""normalization": "batchNorm", "layerNorm": "every", "finalNorm": true"#)

@@ -1,0 +1,142 @@
+/// Rows of a CSV file: named feature columns predict a named target column (`"kind": "csv"`).
+public struct CSVDataConfig: Sendable, Equatable {
+    public static let defaultStandardize = true
+
+    /// The file, relative to the current directory unless absolute.
+    public var path: String
+    public var features: [String]
+    public var target: String
+    /// Standardise features and target to mean 0 and standard deviation 1, using statistics of
+    /// the training rows only.
+    public var standardize: Bool
+    /// The covariate-shift split; nil means every row trains.
+    public var split: CovariateShiftSplit?
+    /// Where to get the file when it is not there (a data set too large or not ours to ship).
+    public var source: String?
+
+    public init(path: String, features: [String], target: String, standardize: Bool = CSVDataConfig.defaultStandardize,
+                split: CovariateShiftSplit? = nil, source: String? = nil) {
+        self.path = path
+        self.features = features
+        self.target = target
+        self.standardize = standardize
+        self.split = split
+        self.source = source
+    }
+}
+
+/// Rows with `column < below` are in distribution: a random `validationFraction` of them is the
+/// validation set and the rest train. Rows with `column >= below` are the out-of-distribution
+/// test set.
+public struct CovariateShiftSplit: Sendable, Equatable {
+    public static let defaultValidationFraction = 0.1
+
+    public var column: String
+    public var below: Double
+    /// In `[0, 1)`.
+    public var validationFraction: Double
+
+    public init(column: String, below: Double, validationFraction: Double = CovariateShiftSplit.defaultValidationFraction) {
+        self.column = column
+        self.below = below
+        self.validationFraction = validationFraction
+    }
+}
+
+// MARK: - Decoding
+
+extension CSVDataConfig {
+    /// The CSV keys of a `data` object (the caller reports leftovers); `path`, `features` and
+    /// `target` are required.
+    static func decode(_ object: ConfigObject) -> CSVDataConfig {
+        var config = CSVDataConfig(path: "", features: [], target: "")
+        if let path = object.take("path") {
+            config.path = path.nonEmptyString() ?? ""
+        } else {
+            object.context.report(object.path.appending("path"), "missing; csv data needs the file's path, e.g. \"data/diabetes.csv\"")
+        }
+        if let features = object.take("features") {
+            config.features = decodeColumnNames(features)
+        } else {
+            object.context.report(object.path.appending("features"), "missing; csv data needs a list of feature column names")
+        }
+        if let target = object.take("target") {
+            config.target = target.nonEmptyString() ?? ""
+            if config.features.contains(config.target) {
+                target.report("the target column \"\(config.target)\" is also listed in features; a model would see its own answer")
+            }
+        } else {
+            object.context.report(object.path.appending("target"), "missing; csv data needs the target column's name")
+        }
+        config.standardize = object.value("standardize", default: defaultStandardize) { $0.bool() }
+        config.source = object.take("source")?.nonEmptyString()
+        if let split = object.take("split")?.object() {
+            config.split = CovariateShiftSplit.decode(split)
+        }
+        return config
+    }
+
+    /// A non-empty list of distinct, non-empty column names.
+    static func decodeColumnNames(_ node: ConfigNode) -> [String] {
+        guard let elements = node.list() else { return [] }
+        if elements.isEmpty {
+            node.report("expected at least one column name, found an empty list")
+            return []
+        }
+        var names: [String] = []
+        for element in elements {
+            guard let name = element.nonEmptyString() else { continue }
+            if names.contains(name) {
+                element.report("the column \"\(name)\" is listed twice")
+            } else {
+                names.append(name)
+            }
+        }
+        return names
+    }
+}
+
+extension CovariateShiftSplit {
+    static func decode(_ split: ConfigObject) -> CovariateShiftSplit {
+        var decoded = CovariateShiftSplit(column: "", below: 0)
+        if let column = split.take("column") {
+            decoded.column = column.nonEmptyString() ?? ""
+        } else {
+            split.context.report(split.path.appending("column"), "missing; the split needs the column to threshold")
+        }
+        if let below = split.take("below") {
+            decoded.below = below.number("a finite number") ?? 0
+        } else {
+            split.context.report(split.path.appending("below"), "missing; rows with column < below are in distribution")
+        }
+        decoded.validationFraction = split.value("validationFraction", default: defaultValidationFraction) {
+            $0.number("a number from 0 (no validation set) up to but not including 1") { $0 >= 0 && $0 < 1 }
+        }
+        split.finish(known: ["column", "below", "validationFraction"])
+        return decoded
+    }
+}
+
+// MARK: - Encoding
+
+extension CSVDataConfig {
+    /// The `data` section of CSV data as JSON.
+    public var json: JSONValue {
+        var members = [
+            JSONMember("kind", .string("csv")),
+            JSONMember("path", .string(path)),
+            JSONMember("features", .array(features.map { .string($0) })),
+            JSONMember("target", .string(target)),
+            JSONMember("standardize", .bool(standardize)),
+        ]
+        if let split {
+            members.append(JSONMember("split", .object([
+                JSONMember("column", .string(split.column)),
+                JSONMember("below", .number(split.below)),
+                JSONMember("validationFraction", .number(split.validationFraction)),
+            ])))
+        }
+        if let source { members.append(JSONMember("source", .string(source))) }
+        return .object(members)
+    }
+}

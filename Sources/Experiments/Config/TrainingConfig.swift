@@ -1,0 +1,212 @@
+/// How the network is trained: optimizer, learning rate, epochs, batches, logging.
+public struct TrainingConfig: Sendable, Equatable {
+    public static let defaultOptimizer = OptimizerConfig.adam()
+    public static let defaultLearningRate = 1e-3
+    public static let defaultEpochs = 3000
+    public static let defaultBatchSize = BatchSize.full
+    public static let defaultLogEvery = 10
+
+    public var optimizer: OptimizerConfig
+    public var learningRate: Double
+    /// Passes over the training set; 0 measures the network as initialised.
+    public var epochs: Int
+    public var batchSize: BatchSize
+    /// Stop early once the training loss is at or below this.
+    public var targetLoss: Double?
+    /// Save a checkpoint every this many epochs (the final model is always saved); nil for
+    /// ``checkpointInterval``'s default.
+    public var checkpointEvery: Int?
+    /// Record the training loss every this many epochs (and after the last).
+    public var logEvery: Int
+
+    /// Adam, learning rate 1e-3, 3000 full-batch epochs, the loss logged every 10 epochs.
+    public init(optimizer: OptimizerConfig = TrainingConfig.defaultOptimizer, learningRate: Double = TrainingConfig.defaultLearningRate,
+                epochs: Int = TrainingConfig.defaultEpochs, batchSize: BatchSize = TrainingConfig.defaultBatchSize,
+                targetLoss: Double? = nil, checkpointEvery: Int? = nil, logEvery: Int = TrainingConfig.defaultLogEvery) {
+        self.optimizer = optimizer
+        self.learningRate = learningRate
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.targetLoss = targetLoss
+        self.checkpointEvery = checkpointEvery
+        self.logEvery = logEvery
+    }
+
+    /// Epochs between checkpoints: `checkpointEvery`, or by default a tenth of the epochs (at least 1).
+    public var checkpointInterval: Int { checkpointEvery ?? max(epochs / 10, 1) }
+
+    /// The optimizer this section describes, over `parameters`.
+    public func makeOptimizer<Scalar>(parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
+        switch optimizer {
+        case let .sgd(momentum, weightDecay):
+            return SGD(parameters: parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
+        case let .adam(beta1, beta2, eps, weightDecay):
+            return Adam(parameters: parameters, learningRate: learningRate, betas: (beta1, beta2), epsilon: eps, weightDecay: weightDecay)
+        case let .adamw(beta1, beta2, eps, weightDecay):
+            return Adam.adamW(parameters: parameters, learningRate: learningRate, betas: (beta1, beta2), epsilon: eps,
+                              weightDecay: weightDecay)
+        }
+    }
+}
+
+/// The optimizer and its settings; defaults are PyTorch's.
+public enum OptimizerConfig: Sendable, Equatable {
+    public static let defaultMomentum = 0.0
+    public static let defaultBeta1 = 0.9
+    public static let defaultBeta2 = 0.999
+    public static let defaultEps = 1e-8
+    /// SGD's and Adam's (coupled, L2) weight decay.
+    public static let defaultWeightDecay = 0.0
+    /// AdamW's decoupled weight decay.
+    public static let defaultAdamWWeightDecay = 0.01
+
+    case sgd(momentum: Double = OptimizerConfig.defaultMomentum, weightDecay: Double = OptimizerConfig.defaultWeightDecay)
+    case adam(beta1: Double = OptimizerConfig.defaultBeta1, beta2: Double = OptimizerConfig.defaultBeta2,
+              eps: Double = OptimizerConfig.defaultEps, weightDecay: Double = OptimizerConfig.defaultWeightDecay)
+    /// Adam with decoupled weight decay.
+    case adamw(beta1: Double = OptimizerConfig.defaultBeta1, beta2: Double = OptimizerConfig.defaultBeta2,
+               eps: Double = OptimizerConfig.defaultEps, weightDecay: Double = OptimizerConfig.defaultAdamWWeightDecay)
+
+    /// The `optimizer` key's value.
+    public var name: String {
+        switch self {
+        case .sgd: "sgd"
+        case .adam: "adam"
+        case .adamw: "adamw"
+        }
+    }
+
+    /// The weight decay of any of the optimizers.
+    public var weightDecay: Double {
+        switch self {
+        case .sgd(_, let decay), .adam(_, _, _, let decay), .adamw(_, _, _, let decay): decay
+        }
+    }
+}
+
+/// Samples per optimizer step.
+public enum BatchSize: Sendable, Equatable {
+    /// The whole training set every step.
+    case full
+    case samples(Int)
+
+    /// The batch size for a training set of `trainingSamples` rows (never more than the set).
+    public func resolved(trainingSamples: Int) -> Int {
+        switch self {
+        case .full: trainingSamples
+        case .samples(let count): min(count, trainingSamples)
+        }
+    }
+}
+
+// MARK: - Decoding
+
+extension TrainingConfig {
+    static let keys = ["optimizer", "learningRate", "epochs", "batchSize", "momentum", "weightDecay", "betas", "eps",
+                       "targetLoss", "checkpointEvery", "logEvery"]
+
+    static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> TrainingConfig {
+        guard let object else { return TrainingConfig() }
+        var training = TrainingConfig()
+        let optimizerPath = object.path.appending("optimizer")
+        let optimizerName = object.value("optimizer", default: defaultOptimizer.name) { node -> String? in
+            guard case .string(let text) = node.value, ["sgd", "adam", "adamw"].contains(text) else {
+                return node.mismatch(ConfigNode.oneOf(["sgd", "adam", "adamw"]))
+            }
+            return text
+        }
+        training.learningRate = object.value("learningRate", default: defaultLearningRate) { $0.number("a number > 0") { $0 > 0 } }
+        training.epochs = object.value("epochs", default: defaultEpochs) {
+            $0.integer("an integer >= 0 (0 measures the untrained network)", in: 0...largestSize)
+        }
+        if let batchNode = object.take("batchSize") {
+            if case .string("full") = batchNode.value {
+                training.batchSize = .full
+            } else if let size = batchNode.value.integerValue, size >= 1, size <= largestSize {
+                training.batchSize = .samples(size)
+                if case .synthetic(let synthetic) = data, size > synthetic.trainSize {
+                    batchNode.report("\(size) is more than data.trainSize (\(synthetic.trainSize)); use \"full\" for full-batch training")
+                }
+            } else {
+                batchNode.report("expected a positive integer or \"full\", found \(batchNode.found)")
+            }
+        }
+
+        training.targetLoss = object.take("targetLoss").flatMap { $0.number("a number >= 0") { $0 >= 0 } }
+        training.checkpointEvery = object.take("checkpointEvery").flatMap {
+            $0.integer("a positive integer (epochs between checkpoints)", in: 1...largestSize)
+        }
+        training.logEvery = object.value("logEvery", default: defaultLogEvery) {
+            $0.integer("a positive integer (epochs between loss records)", in: 1...largestSize)
+        }
+        training.optimizer = OptimizerConfig.decode(object, name: optimizerName, optimizerPath: optimizerPath)
+        return training
+    }
+}
+
+extension OptimizerConfig {
+    /// The settings of the optimizer called `name` from the `training` object, then its leftover
+    /// keys reported (another optimizer's settings do not apply).
+    static func decode(_ object: ConfigObject, name: String, optimizerPath: JSONPath) -> OptimizerConfig {
+        let weightDecay = { (fallback: Double) in
+            object.value("weightDecay", default: fallback) { $0.number("a number >= 0") { $0 >= 0 } }
+        }
+        let notFor = { (name: String) in
+            ConfigObject.Inapplicable(reason: "to \"optimizer\": \"\(name)\"", decidedBy: [optimizerPath])
+        }
+        switch name {
+        case "sgd":
+            let momentum = object.value("momentum", default: defaultMomentum) {
+                $0.number("a number from 0 up to but not including 1") { $0 >= 0 && $0 < 1 }
+            }
+            let optimizer = OptimizerConfig.sgd(momentum: momentum, weightDecay: weightDecay(defaultWeightDecay))
+            object.finish(known: TrainingConfig.keys, inapplicable: ["betas": notFor("sgd"), "eps": notFor("sgd")])
+            return optimizer
+        default:
+            let betas = object.value("betas", default: (defaultBeta1, defaultBeta2)) { node -> (Double, Double)? in
+                guard case .array(let values) = node.value, values.count == 2,
+                      let first = values[0].doubleValue, let second = values[1].doubleValue,
+                      (0..<1).contains(first), (0..<1).contains(second) else {
+                    return node.mismatch("a list [beta1, beta2] of two numbers from 0 up to but not including 1")
+                }
+                return (first, second)
+            }
+            let eps = object.value("eps", default: defaultEps) { $0.number("a number > 0") { $0 > 0 } }
+            let optimizer: OptimizerConfig = name == "adamw"
+                ? .adamw(beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay(defaultAdamWWeightDecay))
+                : .adam(beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay(defaultWeightDecay))
+            object.finish(known: TrainingConfig.keys, inapplicable: ["momentum": notFor(name)])
+            return optimizer
+        }
+    }
+}
+
+// MARK: - Encoding
+
+extension TrainingConfig {
+    /// The `training` section as JSON, with the optimizer's own settings.
+    public var json: JSONValue {
+        var members = [
+            JSONMember("optimizer", .string(optimizer.name)),
+            JSONMember("learningRate", .number(learningRate)),
+            JSONMember("epochs", .number(epochs)),
+        ]
+        switch batchSize {
+        case .full: members.append(JSONMember("batchSize", .string("full")))
+        case .samples(let count): members.append(JSONMember("batchSize", .number(count)))
+        }
+        switch optimizer {
+        case .sgd(let momentum, let weightDecay):
+            members.append(JSONMember("momentum", .number(momentum)))
+            members.append(JSONMember("weightDecay", .number(weightDecay)))
+        case .adam(let beta1, let beta2, let eps, let weightDecay), .adamw(let beta1, let beta2, let eps, let weightDecay):
+            members.append(JSONMember("betas", .array([.number(beta1), .number(beta2)])))
+            members.append(JSONMember("eps", .number(eps)))
+            members.append(JSONMember("weightDecay", .number(weightDecay)))
+        }
+        if let targetLoss { members.append(JSONMember("targetLoss", .number(targetLoss))) }
+        if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }
+        members.append(JSONMember("logEvery", .number(logEvery)))
+        return .object(members)
+    }
+}

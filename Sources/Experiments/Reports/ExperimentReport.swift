@@ -1,0 +1,120 @@
+/// The combined report of a sweep: `extrapolation.csv` with every run, `extrapolation.svg` with
+/// every variant's growth curve (mean over seeds with a 95% band), `prediction.svg` for 1-D
+/// inputs, `metrics.json` summarising each variant, and a table for the terminal. Variants named
+/// `group.name` (as `sin.ln-first`) also get one plot per group.
+public struct ExperimentReport: Sendable {
+    public var name: String
+    /// Runs in plan order (variants, then seeds).
+    public var records: [RunRecord]
+
+    public init(name: String, records: [RunRecord]) {
+        self.name = name
+        self.records = records
+    }
+
+    /// Variant names in order of first appearance (`nil` variants are "network").
+    var variantOrder: [String] {
+        var seen: [String] = []
+        for record in records where !seen.contains(record.metrics.variant ?? "network") { seen.append(record.metrics.variant ?? "network") }
+        return seen
+    }
+
+    func records(of variant: String) -> [RunRecord] { records.filter { ($0.metrics.variant ?? "network") == variant } }
+
+    /// Groups of variants named `group.name`, in order; empty when no variant has a group.
+    var groups: [String] {
+        var seen: [String] = []
+        for variant in variantOrder {
+            guard let slash = variant.firstIndex(of: ".") else { continue }
+            let group = String(variant[..<slash])
+            if !seen.contains(group) { seen.append(group) }
+        }
+        return seen
+    }
+
+    public func write(to folder: String) throws {
+        try ExtrapolationCSV.write(records.map(\.extrapolation), to: folder + "/extrapolation.csv")
+        try GrowthPlot(runs: records.map(\.extrapolation)).write(to: folder + "/extrapolation.svg")
+        if records.contains(where: { $0.curve != nil }) {
+            try predictionPlot(records, title: "Predictions far from the training data").write(to: folder + "/prediction.svg")
+        }
+        for group in groups {
+            let members = records.filter { $0.metrics.variant?.hasPrefix(group + ".") ?? false }
+            try GrowthPlot(runs: members.map(\.extrapolation), title: "\(group): growth along rays x \u{2192} \u{03BB}x")
+                .write(to: folder + "/extrapolation-\(fileSafe(group)).svg")
+            if members.contains(where: { $0.curve != nil }) {
+                try predictionPlot(members, title: "\(group): predictions far from the training data")
+                    .write(to: folder + "/prediction-\(fileSafe(group)).svg")
+            }
+        }
+        try writeJSON(json, to: folder + "/metrics.json")
+    }
+
+    /// Per variant: runs, growth exponent (mean and 95% interval), mean final loss, R² if known.
+    public var json: JSONValue {
+        .object([
+            JSONMember("name", .string(name)),
+            JSONMember("variants", .array(variantOrder.map { variant in
+                let runs = records(of: variant)
+                var members = [
+                    JSONMember("variant", .string(variant)),
+                    JSONMember("seeds", .array(runs.map { .number($0.metrics.seed) })),
+                    JSONMember("growth", GrowthCurveSummary(runs.map(\.metrics.extrapolation)).json),
+                    JSONMember("meanFinalTrainLoss", .number(mean(runs.map(\.metrics.finalTrainLoss)))),
+                ]
+                for split in DataSplit.allCases {
+                    let values = finiteRSquared(runs, on: split)
+                    if !values.isEmpty {
+                        members.append(JSONMember("mean" + split.rSquaredKey.prefix(1).uppercased() + split.rSquaredKey.dropFirst(),
+                                                  .number(mean(values))))
+                    }
+                }
+                return .object(members)
+            })),
+            JSONMember("runs", .array(records.map { record in
+                .object([JSONMember("variant", record.metrics.variant.map { .string($0) } ?? .null),
+                         JSONMember("seed", .number(record.metrics.seed)),
+                         JSONMember("growthExponent", .number(record.metrics.extrapolation.growthExponent)),
+                         JSONMember("finalTrainLoss", .number(record.metrics.finalTrainLoss)),
+                         JSONMember("wallTimeSeconds", .number(record.metrics.wallTimeSeconds))])
+            })),
+        ])
+    }
+
+    /// The runs' R² on `split` that are numbers (a NaN R², written as `null`, is left out of the mean).
+    func finiteRSquared(_ runs: [RunRecord], on split: DataSplit) -> [Double] {
+        runs.compactMap { $0.metrics.rSquared[split] }.filter(\.isFinite)
+    }
+
+    /// The table for the terminal: one line per variant.
+    public var terminalText: String {
+        let hasR2 = records.contains { $0.metrics.rSquared.test != nil }
+        var header = pad("variant", 22) + pad("seeds", 7) + pad("growth exponent", 34) + pad("train loss", 12)
+        if hasR2 { header += pad("R² train", 10) + pad("R² val", 10) + pad("R² test", 10) }
+        var lines = [header]
+        for variant in variantOrder {
+            let runs = records(of: variant)
+            let exponent = MeanWithInterval(runs.map(\.metrics.extrapolation.growthExponent))
+            var exponentText = compact(exponent.mean, digits: 3)
+            if runs.count > 1 { exponentText += " ± " + compact((exponent.upper - exponent.lower) / 2, digits: 2) }
+            exponentText += " (" + ExtrapolationTable.verdict(exponent.mean) + ")"
+            var line = pad(variant, 22) + pad("\(runs.count)", 7) + pad(exponentText, 34)
+                + pad(compact(mean(runs.map(\.metrics.finalTrainLoss)), digits: 3), 12)
+            if hasR2 {
+                for split in DataSplit.allCases {
+                    let values = finiteRSquared(runs, on: split)
+                    line += pad(values.isEmpty ? "-" : compact(mean(values), digits: 3), 10)
+                }
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func mean(_ values: [Double]) -> Double { values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count) }
+
+/// A name usable as part of a file name.
+func fileSafe(_ name: String) -> String {
+    String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+}

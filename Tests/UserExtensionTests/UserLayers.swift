@@ -1,0 +1,1 @@
+../../Examples/UserPackage/Sources/UserLayers/UserLayers.swift
