@@ -154,6 +154,29 @@ import Testing
         }
     }
 
+    /// Rows whose squares overflow (beyond 1e154) take the scaled path, at every level, in a pair
+    /// of rows with an ordinary one and alone: LayerNorm(c x) = (x - mean) / sqrt(var + eps / c^2).
+    @Test(arguments: [9, 16]) func layerNormRowsBeyondTheRangeOfSquares(n: Int) {
+        let scales = [1e200, 1, 1e300]
+        let base = Self.values(scales.count * n, seed: 40, Double.self)
+        let x = base.enumerated().map { $0.element * scales[$0.offset / n] }
+        let epsilon = 1e-5
+        var expected: [Double] = []
+        for (i, scale) in scales.enumerated() {
+            let row = base[(i * n)..<(i * n + n)]
+            let mean = row.reduce(0, +) / Double(n)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n)
+            expected += row.map { ($0 - mean) / (variance + epsilon / (scale * scale)).squareRoot() }
+        }
+        let outputs = Self.atEveryLevel([x, expected, [Double](repeating: 0, count: 2 * scales.count)], outputs: [1]) { level, b in
+            finitewidth_layer_norm_forward(FINITEWIDTH_FLOAT64, level, b[1], b[2], b[2] + scales.count, b[0], nil, nil,
+                                           scales.count, n, epsilon)
+        }
+        for (level, results) in outputs {
+            #expect(Self.close(results[0], expected, tolerance: 1e-12), "n \(n) level \(level): \(results[0])")
+        }
+    }
+
     @Test(arguments: counts, [true, false]) func layerNormMatchesSequentialSums(n: Int, affine: Bool) {
         for accumulate in [true, false] {
             layerNorm(Double.self, n: n, affine: affine, accumulate: accumulate, tolerance: 1e-15)
