@@ -42,9 +42,9 @@ func writeCheckpoint<Scalar: BLASScalar>(_ run: ExperimentPlan.Run, folder: Stri
     let data = try ExperimentData<Scalar>.load(config.data, seed: run.seed)
     guard case .finite(let width) = config.model.width else { throw FileError(path: folder, problem: "not a finite network") }
     var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
-    let model: Sequential<Scalar> = ExperimentRunner.modelDescription(config.model, inputSize: data.train.inputDim, width: width)
+    let model: Sequential<Scalar> = config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
         .build(generator: &initialization)
-    let trainer = Trainer(model: model, optimizer: ExperimentRunner.makeOptimizer(config.training, parameters: model.parameters),
+    let trainer = Trainer(model: model, optimizer: config.training.makeOptimizer(parameters: model.parameters),
                           inputs: data.train.inputs, targets: data.train.targets,
                           batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
                           generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder))

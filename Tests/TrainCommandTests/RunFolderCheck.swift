@@ -84,7 +84,7 @@ struct RunFolderCheck {
         let data = try ExperimentData<Scalar>.load(run.config.data, seed: run.seed)
         guard case .finite(let width) = run.config.model.width else { return }
         var generator = Xoshiro256StarStar(seed: 987_654_321)
-        let model: Sequential<Scalar> = ExperimentRunner.modelDescription(run.config.model, inputSize: data.train.inputDim, width: width)
+        let model: Sequential<Scalar> = run.config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
             .build(generator: &generator)
         #expect(Set(file.tensors.keys) == Set(model.namedParameters.map(\.name)))
         try model.loadCheckpoint(from: path)

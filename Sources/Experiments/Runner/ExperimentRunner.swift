@@ -158,16 +158,4 @@ public enum ExperimentRunner {
             return try InfiniteWidthRun.execute(run, data: data, folder: folder, progress: progress)
         }
     }
-
-    /// The network a model section describes, for inputs of `inputSize` features.
-    @available(*, deprecated, message: "use model.mlpDescription(inputSize:width:)")
-    public static func modelDescription(_ model: ModelConfig, inputSize: Int, width: Int) -> MLPDescription {
-        model.mlpDescription(inputSize: inputSize, width: width)
-    }
-
-    /// The optimizer a training section describes.
-    @available(*, deprecated, message: "use training.makeOptimizer(parameters:)")
-    public static func makeOptimizer<Scalar>(_ training: TrainingConfig, parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
-        training.makeOptimizer(parameters: parameters)
-    }
 }

@@ -13,6 +13,6 @@ func tinyTrainer<Scalar: BLASScalar>(_ type: Scalar.Type, optimizer: OptimizerCo
     let inputs = Tensor<Scalar>.randomUniform([10, 2], low: -1, high: 1, using: &data)
     let targets = Tensor<Scalar>.randomUniform([10, 1], low: -1, high: 1, using: &data)
     let training = TrainingConfig(optimizer: optimizer, learningRate: learningRate)
-    return Trainer(model: model, optimizer: ExperimentRunner.makeOptimizer(training, parameters: model.parameters),
+    return Trainer(model: model, optimizer: training.makeOptimizer(parameters: model.parameters),
                    inputs: inputs, targets: targets, batchSize: batchSize, generator: Xoshiro256StarStar(seed: seed + 200))
 }
