@@ -79,6 +79,28 @@ import Testing
     }
 }
 
+/// CSV data's training rows are known once the file is read: a BatchNorm batch of 1 row is
+/// refused then, before any run starts, naming the config file and the key.
+@Suite struct BatchNormCSVTests {
+    @Test func aLastBatchOfOneRowIsAUsageError() throws {
+        let folder = "/tmp/finitewidth-batchnorm-csv-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try AtomicFile.write("a,b\n" + (0..<11).map { "\($0),\($0 * 2)" }.joined(separator: "\n") + "\n", to: folder + "/eleven.csv")
+        let text = #"{ "data": { "kind": "csv", "path": "\#(folder)/eleven.csv", "features": ["a"], "target": "b" }, "model": { "normalization": "batchNorm", "layerNorm": "first" }, "training": { "batchSize": 5, "epochs": 1 } }"#
+        var options = RunnerOptions(output: folder + "/run", threads: 1)
+        options.quiet = true
+        do {
+            try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "bn.json"), options: options,
+                                     progress: ProgressReporter(quiet: true, isTerminal: false))
+            Issue.record("a BatchNorm network trained on a last batch of 1 row")
+        } catch let error as UsageError {
+            #expect(error.message == #"bn.json: training.batchSize: "batchNorm" (model.normalization) normalises each feature over a batch's rows and needs at least 2 rows in every training batch, but batches of 5 from 11 training rows leave a last batch of 1 row; choose another batch size (run seed0)"#)
+        }
+        #expect(!FileSystem.exists(folder + "/run/config.json"), "refused before any work")
+    }
+}
+
 /// Width "infinite" with the new architectures: kernel regression with their analytic NTK, which
 /// extrapolates as the finite networks do.
 @Suite struct InfiniteWidthArchitectureTests {
