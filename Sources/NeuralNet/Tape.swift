@@ -2,8 +2,9 @@
 //
 // 1. Write the op in a file of its own, as Sources/NeuralNet/LayerNorm.swift does, side by side:
 //    - `<op>Forward` and `<op>Backward` over buffers (the backward adds into gradient buffers);
-//    - `extension Tape`: the recording function (checks shapes, takes `nextNode`, runs the
-//      forward, returns `recordedVariable()`), `<op>BackwardStep`, and `<op>KernelContribution`
+//    - `extension Tape`: the recording function (reads its inputs through `node(of:in:)`, which
+//      stops on a variable of another tape or step; checks shapes; takes `nextNode`; runs the
+//      forward; returns `recordedVariable()`), `<op>BackwardStep`, and `<op>KernelContribution`
 //      (its parameters' part of the empirical NTK: `.noParameters` for an op without any);
 //    - if it is a layer: the layer type and its infinite-width `kernelMap`.
 // 2. Here, four lines: a case in `Operation`, and its line in each of the three switches below:
