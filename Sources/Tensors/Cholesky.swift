@@ -4,6 +4,8 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
     case notPositiveDefinite(leadingMinor: Int, size: Int)
     /// LAPACK's `info < 0`: an argument was illegal (a bug on our side, reported rather than hidden).
     case illegalArgument(routine: String, position: Int)
+    /// An eigenvalue iteration that did not converge on this n x n matrix (it holds NaN or infinities).
+    case notConverged(routine: String, size: Int)
 
     public var description: String {
         switch self {
@@ -12,6 +14,8 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
                 + "(its leading minor of order \(minor) is not positive)"
         case let .illegalArgument(routine, position):
             return "\(routine): argument \(position) was illegal"
+        case let .notConverged(routine, size):
+            return "\(routine): the eigenvalues of the \(size)x\(size) matrix did not converge (does it hold NaN or infinities?)"
         }
     }
 }

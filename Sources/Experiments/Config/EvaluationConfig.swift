@@ -10,12 +10,15 @@ public struct EvaluationConfig: Sendable, Equatable {
     public var directions: DirectionChoice
     /// For 1-D inputs: where to draw the prediction curve; nil for none.
     public var curve: CurveConfig?
+    /// The empirical NTK's drift in training and dispersion at initialisation; nil for none.
+    public var kernel: KernelEvaluationConfig?
 
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
-                curve: CurveConfig? = nil) {
+                curve: CurveConfig? = nil, kernel: KernelEvaluationConfig? = nil) {
         self.lambdas = lambdas
         self.directions = directions
         self.curve = curve
+        self.kernel = kernel
     }
 
     /// The curve when the config names none: ten times the training interval for 1-D synthetic
@@ -86,7 +89,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve"]
+    static let keys = ["lambdas", "directions", "curve", "kernel"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -124,6 +127,7 @@ extension EvaluationConfig {
                 evaluation.curve = CurveConfig.decode(curve, fallback: evaluation.curve)
             }
         }
+        evaluation.kernel = object.take("kernel")?.object().map(KernelEvaluationConfig.decode)
         object.finish(known: keys)
         return evaluation
     }
@@ -180,7 +184,7 @@ extension EvaluationConfig {
             .object([JSONMember("from", .number($0.from)), JSONMember("to", .number($0.to)),
                      JSONMember("points", .number($0.points))])
         } ?? .string("none")
-        return .object([
+        var members = [
             JSONMember("lambdas", .object([
                 JSONMember("from", .number(lambdas.from)),
                 JSONMember("to", .number(lambdas.to)),
@@ -188,6 +192,9 @@ extension EvaluationConfig {
             ])),
             JSONMember("directions", directionsValue),
             JSONMember("curve", curveValue),
-        ])
+        ]
+        // Written only when set, so the config.json of a run without it reads as it always did.
+        if let kernel { members.append(JSONMember("kernel", kernel.json)) }
+        return .object(members)
     }
 }

@@ -67,6 +67,7 @@ extension ExperimentConfig {
                 : JSONPath.root.appending("training").appending("batchSize")
             root.context.report(path, problem)
         }
+        if let kernel = evaluation.kernel { KernelEvaluationConfig.check(kernel, model: model, data: data, context: root.context) }
         object.finish(known: topLevelKeys + ["variants", "seeds"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)

@@ -13,6 +13,8 @@ public struct TrainingConfig: Sendable, Equatable {
     public var batchSize: BatchSize
     /// Stop early once the training loss is at or below this.
     public var targetLoss: Double?
+    /// Stop early once the training loss stops falling; nil never.
+    public var earlyStop: EarlyStopConfig?
     /// Save a checkpoint every this many epochs (the final model is always saved); nil for
     /// ``checkpointInterval``'s default.
     public var checkpointEvery: Int?
@@ -22,12 +24,14 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Adam, learning rate 1e-3, 3000 full-batch epochs, the loss logged every 10 epochs.
     public init(optimizer: OptimizerConfig = TrainingConfig.defaultOptimizer, learningRate: Double = TrainingConfig.defaultLearningRate,
                 epochs: Int = TrainingConfig.defaultEpochs, batchSize: BatchSize = TrainingConfig.defaultBatchSize,
-                targetLoss: Double? = nil, checkpointEvery: Int? = nil, logEvery: Int = TrainingConfig.defaultLogEvery) {
+                targetLoss: Double? = nil, earlyStop: EarlyStopConfig? = nil, checkpointEvery: Int? = nil,
+                logEvery: Int = TrainingConfig.defaultLogEvery) {
         self.optimizer = optimizer
         self.learningRate = learningRate
         self.epochs = epochs
         self.batchSize = batchSize
         self.targetLoss = targetLoss
+        self.earlyStop = earlyStop
         self.checkpointEvery = checkpointEvery
         self.logEvery = logEvery
     }
@@ -103,7 +107,7 @@ public enum BatchSize: Sendable, Equatable {
 
 extension TrainingConfig {
     static let keys = ["optimizer", "learningRate", "epochs", "batchSize", "momentum", "weightDecay", "betas", "eps",
-                       "targetLoss", "checkpointEvery", "logEvery"]
+                       "targetLoss", "earlyStop", "checkpointEvery", "logEvery"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> TrainingConfig {
         guard let object else { return TrainingConfig() }
@@ -133,6 +137,7 @@ extension TrainingConfig {
         }
 
         training.targetLoss = object.take("targetLoss").flatMap { $0.number("a number >= 0") { $0 >= 0 } }
+        training.earlyStop = object.take("earlyStop")?.object().map(EarlyStopConfig.decode)
         training.checkpointEvery = object.take("checkpointEvery").flatMap {
             $0.integer("a positive integer (epochs between checkpoints)", in: 1...largestSize)
         }
@@ -205,6 +210,7 @@ extension TrainingConfig {
             members.append(JSONMember("weightDecay", .number(weightDecay)))
         }
         if let targetLoss { members.append(JSONMember("targetLoss", .number(targetLoss))) }
+        if let earlyStop { members.append(JSONMember("earlyStop", earlyStop.json)) }
         if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }
         members.append(JSONMember("logEvery", .number(logEvery)))
         return .object(members)

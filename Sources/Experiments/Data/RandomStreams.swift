@@ -12,6 +12,10 @@ public enum RandomStream: UInt64, Sendable, CaseIterable {
     case directions = 4
     /// Which in-distribution rows of a CSV file are the validation set.
     case split = 5
+    /// The independent initialisations of the NTK's dispersion (`evaluation.kernel.initializations`).
+    case kernelDispersion = 6
+    /// The bootstrap resamples of the dispersion's intervals.
+    case bootstrap = 7
 }
 
 extension Xoshiro256StarStar {

@@ -27,9 +27,20 @@ public struct RunMetrics: Sendable {
     /// Epochs actually run (fewer than configured when `targetLoss` stopped training early).
     public var epochsRun: Int
     public var extrapolation: ExtrapolationTable
-    /// Whether `targetLoss` stopped training early; nil for a run that did not train (infinite
-    /// width) or did not finish.
+    /// Whether `targetLoss` or `earlyStop` stopped training early; nil for a run that did not
+    /// train (infinite width) or did not finish.
     public var stoppedEarly: Bool?
+    /// Why training ended (`"stopReason"`: `epochs`, `targetLoss`, `earlyStop`, `diverged`); nil
+    /// for a run that did not train. The epoch it ended at is ``epochsRun``.
+    public var stopReason: StopReason?
+    /// The smallest training loss of any epoch (`"minimumTrainLoss"`); nil for a run that did not train.
+    public var minimumTrainLoss: Double?
+    /// The empirical NTK's drift on the probe points (`evaluation.kernel`); nil without it.
+    public var kernelDrift: KernelDriftSummary?
+    /// The NTK's dispersion over independent initialisations (`evaluation.kernel.initializations`).
+    public var kernelDispersion: KernelDispersionSummary?
+    /// `eta * lambda_max(Theta_0) / n` for plain gradient descent (SGD, full batch, no momentum).
+    public var gradientDescentStability: GradientDescentStability?
     /// R² on each split the data has (NaN where it is not a number).
     public var rSquared: RSquaredBySplit
     /// Set for a `width: "infinite"` run: kernel regression in place of training.
@@ -91,6 +102,11 @@ public struct RunMetrics: Sendable {
                         JSONMember("jitter", .number(infiniteWidth.jitter))]
         }
         if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
+        if let stopReason { members.append(JSONMember("stopReason", .string(stopReason.rawValue))) }
+        if let minimumTrainLoss { members.append(JSONMember("minimumTrainLoss", .number(minimumTrainLoss))) }
+        if let gradientDescentStability { members.append(JSONMember("gradientDescentStability", gradientDescentStability.json)) }
+        if let kernelDrift { members.append(JSONMember("kernelDrift", kernelDrift.json)) }
+        if let kernelDispersion { members.append(JSONMember("kernelDispersion", kernelDispersion.json)) }
         if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
@@ -195,6 +211,11 @@ extension RunMetrics {
                       ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
+        stopReason = string("stopReason").flatMap(StopReason.init(rawValue:))
+        minimumTrainLoss = json["minimumTrainLoss"]?.doubleValue
+        gradientDescentStability = json["gradientDescentStability"].flatMap(GradientDescentStability.init(json:))
+        kernelDrift = json["kernelDrift"].flatMap(KernelDriftSummary.init(json:))
+        kernelDispersion = json["kernelDispersion"].flatMap(KernelDispersionSummary.init(json:))
     }
 }
 

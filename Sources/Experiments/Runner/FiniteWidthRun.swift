@@ -24,11 +24,14 @@ enum FiniteWidthRun {
         let initialLoss = Double((model(data.train.inputs) - data.train.targets).map { $0 * $0 }.mean())
         for (buffer, value) in buffers { buffer.value = value }
         if let problem = ResultCheck.problem(atInitialisation: initialLoss, data: data, config: config) { throw problem }
+        let kernels = try RunKernelMeasurement(run, model: model, width: width, data: data, folder: folder, progress: progress)
 
         let checkpointPath = folder + "/checkpoint.safetensors"
         let loop = TrainingLoop(trainer: trainer, schedule: .init(config.training), checkpointPath: checkpointPath)
+        loop.observation = kernels.observation
         if options.resume, let restored = try loop.resumeFromCheckpoint() {
             progress.message("\(id): resuming at epoch \(restored.epoch)")
+            try kernels.resumed(atEpoch: restored.epoch)
         }
         let epochs = config.training.epochs
         let outcome: TrainingLoop<Scalar>.Outcome
@@ -37,10 +40,13 @@ enum FiniteWidthRun {
         } catch let divergence as DivergenceError {
             // Keep what a researcher needs to see what happened: the metrics so far; the last
             // checkpoint (finite, saved before the blow-up) stays in the folder.
-            let partial = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
+            var partial = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                      threads: threads, wallTimeSeconds: loop.wallTimeSeconds, lossCurve: loop.lossCurve,
                                      finalTrainLoss: divergence.loss, epochsRun: divergence.epoch,
                                      extrapolation: ExtrapolationTable(points: []), divergence: divergence.description)
+            partial.stopReason = .diverged
+            partial.minimumTrainLoss = loop.minimumLoss.isFinite ? loop.minimumLoss : nil
+            try kernels.finish(&partial)
             try partial.write(to: folder + "/metrics-partial.json")
             throw divergence
         }
@@ -58,8 +64,13 @@ enum FiniteWidthRun {
                                  finalTrainLoss: outcome.finalLoss, epochsRun: outcome.epochsRun, extrapolation: table,
                                  stoppedEarly: outcome.stoppedEarly)
         var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        record.metrics.stopReason = outcome.stopReason
+        record.metrics.minimumTrainLoss = outcome.minimumLoss
+        try kernels.finish(&record.metrics)
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description
+        // A loss grown past the limit while finite is a divergence too: the sweep's table says so.
+        if failure != nil, record.metrics.finalTrainLoss > ResultCheck.lossGrowthLimit * initialLoss { record.metrics.stopReason = .diverged }
         try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
         try record.write(folder: folder)
         FileSystem.remove(checkpointPath)

@@ -9,10 +9,14 @@ public struct TrainingCheckpoint {
     public var epoch: Int
     public var lossCurve: [LossRecord]
     public var wallTimeSeconds: Double
+    /// The early stop's best loss and its epoch (`TrainingLoop`), so a resumed run stops where an unstopped one does.
+    public var earlyStop = EarlyStopState()
+    /// The smallest epoch loss so far.
+    public var minimumLoss = Double.infinity
 
     /// Writes the trainer's state to `path` atomically.
     public static func save<Scalar>(_ trainer: Trainer<Scalar>, lossCurve: [LossRecord], wallTimeSeconds: Double,
-                                    to path: String) throws {
+                                    earlyStop: EarlyStopState = .init(), minimumLoss: Double = .infinity, to path: String) throws {
         var tensors: [(name: String, tensor: AnyTensor)] = trainer.model.namedParameters.map {
             ("model.\($0.name)", AnyTensor($0.parameter.value))
         }
@@ -31,6 +35,10 @@ public struct TrainingCheckpoint {
             // Swift prints a Double with the fewest digits that read back to the same value.
             "lossCurve": lossCurve.map { "\($0.epoch):\($0.loss)" }.joined(separator: ","),
             "wallTimeSeconds": "\(wallTimeSeconds)",
+            // Before the first epoch these are infinity, which Double reads back as "inf".
+            "earlyStopBestLoss": "\(earlyStop.bestLoss)",
+            "earlyStopBestEpoch": "\(earlyStop.bestEpoch)",
+            "minimumLoss": "\(minimumLoss)",
         ]
         if let spare = generator.spareNormal { metadata["generatorSpareNormal"] = "\(spare)" }
         try Safetensors.write(tensors, metadata: metadata, to: path)
@@ -90,6 +98,21 @@ public struct TrainingCheckpoint {
             wallTime = value
         }
 
+        // Absent from checkpoints written before the early stop existed: then as before any epoch.
+        func loss(_ key: String) throws -> Double {
+            guard let text = metadata[key] else { return .infinity }
+            guard let value = Double(text), !value.isNaN, value >= 0 else {
+                throw fail("metadata \"\(key)\" should be a loss (a number >= 0 or inf), found \"\(text)\"")
+            }
+            return value
+        }
+        let earlyStop = EarlyStopState(bestLoss: try loss("earlyStopBestLoss"),
+                                       bestEpoch: metadata["earlyStopBestEpoch"] == nil ? 0 : try integer("earlyStopBestEpoch"))
+        guard earlyStop.bestEpoch <= epoch else {
+            throw fail("metadata \"earlyStopBestEpoch\" is \(earlyStop.bestEpoch), after the checkpoint's epoch \(epoch)")
+        }
+        let minimumLoss = try loss("minimumLoss")
+
         var modelDict: [String: Tensor<Scalar>] = [:]
         var optimizerBuffers = trainer.optimizer.state.buffers.map { _ in [String: Tensor<Scalar>]() }
         let expected = trainer.optimizer.state
@@ -126,6 +149,7 @@ public struct TrainingCheckpoint {
         generator.spareNormal = spareNormal
         trainer.generator = generator
         trainer.epoch = epoch
-        return TrainingCheckpoint(epoch: epoch, lossCurve: lossCurve, wallTimeSeconds: wallTime)
+        return TrainingCheckpoint(epoch: epoch, lossCurve: lossCurve, wallTimeSeconds: wallTime, earlyStop: earlyStop,
+                                  minimumLoss: minimumLoss)
     }
 }

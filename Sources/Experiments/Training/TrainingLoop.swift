@@ -16,29 +16,34 @@
 public final class TrainingLoop<Scalar: BLASScalar> {
     /// How long to train, what to record, when to stop early and when to save.
     public struct Schedule: Sendable, Equatable {
-        /// Epochs in all, counting those before a resume; 0 trains nothing.
+        /// Epochs in all, counting those before a resume; 0 trains nothing. The cap: early stops end sooner.
         public var epochs: Int
         /// Record the loss every this many epochs (and after the last).
         public var logEvery: Int
         /// Stop once an epoch's loss is at or below this.
         public var targetLoss: Double?
+        /// Stop once the loss has not fallen by `minDecrease` below its best within `window` epochs.
+        public var earlyStop: EarlyStopConfig?
         /// Save a checkpoint every this many epochs (not after the last: the caller saves the model).
         public var checkpointEvery: Int
 
         /// - Parameter checkpointEvery: nil for a tenth of the epochs (at least 1).
-        public init(epochs: Int, logEvery: Int = TrainingConfig.defaultLogEvery, targetLoss: Double? = nil, checkpointEvery: Int? = nil) {
+        public init(epochs: Int, logEvery: Int = TrainingConfig.defaultLogEvery, targetLoss: Double? = nil,
+                    earlyStop: EarlyStopConfig? = nil, checkpointEvery: Int? = nil) {
             precondition(epochs >= 0 && logEvery >= 1 && (checkpointEvery ?? 1) >= 1,
                          "TrainingLoop.Schedule: epochs (\(epochs)) must be >= 0, logEvery (\(logEvery)) and checkpointEvery (\(checkpointEvery ?? 1)) >= 1")
+            precondition((earlyStop?.window ?? 1) >= 1, "TrainingLoop.Schedule: earlyStop.window must be >= 1, got \(earlyStop?.window ?? 1)")
             self.epochs = epochs
             self.logEvery = logEvery
             self.targetLoss = targetLoss
+            self.earlyStop = earlyStop
             self.checkpointEvery = checkpointEvery ?? max(epochs / 10, 1)
         }
 
         /// The schedule a config's `training` section sets.
         public init(_ training: TrainingConfig) {
             self.init(epochs: training.epochs, logEvery: training.logEvery, targetLoss: training.targetLoss,
-                      checkpointEvery: training.checkpointEvery)
+                      earlyStop: training.earlyStop, checkpointEvery: training.checkpointEvery)
         }
     }
 
@@ -48,9 +53,28 @@ public final class TrainingLoop<Scalar: BLASScalar> {
         public var epochsRun: Int
         /// The mean squared error on every training row after the last epoch.
         public var finalLoss: Double
-        /// Whether the target loss stopped training before the scheduled epochs.
+        /// Whether the target loss or the early stop ended training before the scheduled epochs.
         public var stoppedEarly: Bool
+        /// Why training ended.
+        public var stopReason: StopReason
+        /// The smallest loss of any epoch (each epoch's loss, not only the logged ones) and the final loss.
+        public var minimumLoss: Double
         public var lossCurve: [LossRecord]
+    }
+
+    /// Something to do every `every` epochs while training, and after the last epoch (however
+    /// training ended): measure the network (the kernel drift). It runs between epochs, outside
+    /// the steady-state step, and may allocate.
+    public struct Observation {
+        public var every: Int
+        /// Called with the number of epochs completed; an error stops training and is rethrown.
+        public var observe: (_ epoch: Int) throws -> Void
+
+        public init(every: Int, observe: @escaping (_ epoch: Int) throws -> Void) {
+            precondition(every >= 1, "TrainingLoop.Observation: every must be >= 1, got \(every)")
+            self.every = every
+            self.observe = observe
+        }
     }
 
     public let trainer: Trainer<Scalar>
@@ -59,6 +83,12 @@ public final class TrainingLoop<Scalar: BLASScalar> {
     public let checkpointPath: String?
     /// The recorded losses so far, including those restored by ``resumeFromCheckpoint()``.
     public private(set) var lossCurve: [LossRecord] = []
+    /// Called every `observation.every` epochs and after the last; nil for nothing.
+    public var observation: Observation?
+    /// The early stop's best loss and its epoch so far (restored from a checkpoint).
+    public private(set) var earlyStopState = EarlyStopState()
+    /// The smallest epoch loss so far (restored from a checkpoint).
+    public private(set) var minimumLoss = Double.infinity
     /// Seconds trained before this loop, restored from a checkpoint.
     private var earlierSeconds = 0.0
     private let start = monotonicSeconds()
@@ -86,6 +116,8 @@ public final class TrainingLoop<Scalar: BLASScalar> {
         }
         lossCurve = restored.lossCurve
         earlierSeconds = restored.wallTimeSeconds
+        earlyStopState = restored.earlyStop
+        minimumLoss = restored.minimumLoss
         return restored
     }
 
@@ -100,29 +132,59 @@ public final class TrainingLoop<Scalar: BLASScalar> {
     public func run(onEpoch: (_ epoch: Int, _ loss: Double) -> Void = { _, _ in }) throws -> Outcome {
         let epochs = schedule.epochs
         trainer.model.setTraining(true)
+        var stopReason = StopReason.epochs
+        var observedEpoch = -1
         do {
             while trainer.epoch < epochs {
                 let loss = try trainer.runEpoch()
                 let epoch = trainer.epoch
+                minimumLoss = min(minimumLoss, loss)
                 if epoch % schedule.logEvery == 0 || epoch == epochs { lossCurve.append(LossRecord(epoch: epoch, loss: loss)) }
                 onEpoch(epoch, loss)
-                if let target = schedule.targetLoss, loss <= target {
+                if let observation, epoch % observation.every == 0 || epoch == epochs {
+                    trainer.model.setTraining(false)
+                    try observation.observe(epoch)
+                    observedEpoch = epoch
+                    trainer.model.setTraining(true)
+                }
+                if let target = schedule.targetLoss, loss <= target { stopReason = .targetLoss }
+                if let earlyStop = schedule.earlyStop, earlyStopState.shouldStop(after: epoch, loss: loss, earlyStop),
+                   stopReason == .epochs, epoch < epochs {
+                    stopReason = .earlyStop
+                }
+                if stopReason != .epochs {
                     if lossCurve.last?.epoch != epoch { lossCurve.append(LossRecord(epoch: epoch, loss: loss)) }
                     break
                 }
                 if let checkpointPath, epoch % schedule.checkpointEvery == 0 && epoch < epochs {
-                    try TrainingCheckpoint.save(trainer, lossCurve: lossCurve, wallTimeSeconds: wallTimeSeconds, to: checkpointPath)
+                    try TrainingCheckpoint.save(trainer, lossCurve: lossCurve, wallTimeSeconds: wallTimeSeconds,
+                                                earlyStop: earlyStopState, minimumLoss: minimumLoss, to: checkpointPath)
                 }
             }
             trainer.model.setTraining(false)
+            // An early stop ends between observations: the last state is observed too.
+            if let observation, stopReason != .epochs, observedEpoch != trainer.epoch { try observation.observe(trainer.epoch) }
             let finalLoss = trainer.evaluateLoss()
             guard finalLoss.isFinite else {
                 throw DivergenceError(epoch: trainer.epoch, loss: finalLoss, learningRate: trainer.optimizer.learningRate)
             }
-            return Outcome(epochsRun: trainer.epoch, finalLoss: finalLoss, stoppedEarly: trainer.epoch < epochs, lossCurve: lossCurve)
+            return Outcome(epochsRun: trainer.epoch, finalLoss: finalLoss, stoppedEarly: trainer.epoch < epochs, stopReason: stopReason,
+                           minimumLoss: min(minimumLoss, finalLoss), lossCurve: lossCurve)
         } catch let divergence as DivergenceError {
             if lossCurve.last?.epoch != divergence.epoch { lossCurve.append(LossRecord(epoch: divergence.epoch, loss: divergence.loss)) }
             throw divergence
         }
     }
+}
+
+/// Why training ended (`stopReason` in `metrics.json`).
+public enum StopReason: String, Sendable, CaseIterable {
+    /// It ran every scheduled epoch (`training.epochs`).
+    case epochs
+    /// The loss reached `training.targetLoss`.
+    case targetLoss
+    /// The loss stopped falling (`training.earlyStop`).
+    case earlyStop
+    /// The loss or a parameter stopped being a number, or the loss grew past ``ResultCheck/lossGrowthLimit``.
+    case diverged
 }
