@@ -67,7 +67,7 @@ extension ExperimentConfig {
                 : JSONPath.root.appending("training").appending("batchSize")
             root.context.report(path, problem)
         }
-        object.finish(known: topLevelKeys + ["variants", "seeds"])
+        object.finish(known: topLevelKeys + ["variants", "seeds", "grid"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)
     }
