@@ -4,6 +4,8 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
     case notPositiveDefinite(leadingMinor: Int, size: Int)
     /// LAPACK's `info < 0`: an argument was illegal (a bug on our side, reported rather than hidden).
     case illegalArgument(routine: String, position: Int)
+    /// `?syevd`'s `info > 0`: the eigenvalue iteration did not converge (a matrix holding NaN).
+    case eigenvaluesDidNotConverge(size: Int)
 
     public var description: String {
         switch self {
@@ -12,6 +14,8 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
                 + "(its leading minor of order \(minor) is not positive)"
         case let .illegalArgument(routine, position):
             return "\(routine): argument \(position) was illegal"
+        case let .eigenvaluesDidNotConverge(size):
+            return "eigenvalues: the iteration did not converge for the \(size)x\(size) matrix (does it hold NaN?)"
         }
     }
 }

@@ -90,7 +90,7 @@ public struct PhaseHeatmap: Sendable {
         let (panelWidth, panelHeight) = (cellWidth * Double(xLabels.count), cellHeight * Double(yLabels.count))
         let columnsOfPanels = min(panels.count, PhaseHeatmap.panelsPerRow)
         let rowsOfPanels = (panels.count + PhaseHeatmap.panelsPerRow - 1) / PhaseHeatmap.panelsPerRow
-        let (marginLeft, gapX, gapY, top) = (90.0, 70.0, 95.0, 80.0)
+        let (marginLeft, gapX, gapY, top) = (90.0, 100.0, 95.0, 80.0)
         let figureWidth = marginLeft + Double(columnsOfPanels) * panelWidth + Double(columnsOfPanels - 1) * gapX + 140
         let figureHeight = top + Double(rowsOfPanels) * panelHeight + Double(rowsOfPanels - 1) * gapY + 110
 
