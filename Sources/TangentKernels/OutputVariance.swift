@@ -13,9 +13,12 @@ public struct InfiniteWidthOutputVariance<Network: Layer> {
     public let regression: InfiniteWidthRegression<Network>
     /// `K(X, X)`, the NNGP kernel of the training inputs.
     public let trainingNNGP: Tensor<Double>
+    /// `Theta(X, X)` without jitter.
+    public let trainingNTK: Tensor<Double>
 
     /// Mean, variance and `Theta(x, x)` at some points.
     public struct Evaluation {
+        /// Shaped as the regression's targets (a vector, or one column per target).
         public let mean: Tensor<Double>
         /// One entry per point. Rounding can leave values of about 1e-16 times K(x, x) below zero
         /// at training points, where the exact variance is 0.
@@ -27,9 +30,20 @@ public struct InfiniteWidthOutputVariance<Network: Layer> {
     /// Computes `K(X, X)` for a regression fitted with the NTK.
     public init(_ regression: InfiniteWidthRegression<Network>) throws {
         precondition(regression.kind == .ntk, "InfiniteWidthOutputVariance: the regression must use the NTK (gradient-descent training)")
-        precondition(regression.regression.coefficients.rank == 1, "InfiniteWidthOutputVariance: scalar outputs only (a vector of targets)")
         self.regression = regression
-        trainingNNGP = try regression.network.infiniteWidthKernel(regression.inputs).nngp
+        let kernel = try regression.network.infiniteWidthKernel(regression.inputs)
+        trainingNNGP = kernel.nngp
+        trainingNTK = kernel.ntk
+    }
+
+    /// sqrt(C / lambda_min) ||y||_2 with lambda_min the least eigenvalue of `Theta(X, X) + jitter I`
+    /// (the matrix the fit inverted): a bound on |f(x)| wherever `Theta(x, x) <= C`, since
+    /// |f(x)|^2 <= Theta(x,x) alpha^T Theta alpha <= Theta(x,x) y^T (Theta + jitter I)^-1 y (Cauchy-Schwarz in the NTK's RKHS).
+    /// - Returns: the bound and the eigenvalue.
+    public func outputBound(supremumOfNTKDiagonal: Double, targets: Tensor<Double>) throws -> (bound: Double, smallestEigenvalue: Double) {
+        let smallest = (try symmetricEigenvalues(trainingNTK).first ?? .nan) + regression.regression.jitter
+        let targetNorm = targets.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return ((supremumOfNTKDiagonal / smallest).squareRoot() * targetNorm, smallest)
     }
 
     /// The mean prediction, its variance over initialisations and `Theta(x, x)` at the rows of `x`:
