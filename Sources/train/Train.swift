@@ -211,5 +211,8 @@ func printReport(_ report: ExperimentReport, folder: String, singleRun: Bool) {
         print(report.terminalText)
         print("plots: \(folder)/extrapolation.svg" + (report.records.contains { $0.curve != nil } ? ", \(folder)/prediction.svg" : ""))
     }
+    if FileSystem.exists(folder + "/phase.csv") {
+        print("grid: \(folder)/phase.csv, heatmaps \(folder)/phase-<metric>.svg")
+    }
     print("run folder: \(folder)")
 }

@@ -88,6 +88,66 @@ import TestSupport
     }
 }
 
+extension InfiniteWidthTests {
+    /// The variance column along the rays grows as lambda^2 without LayerNorm and settles with it,
+    /// and the bound sqrt(C / lambda_min) ||y|| in metrics.json holds its parts: C the largest Θ(x, x)
+    /// on the rays (from the symmetric kernel of the ray points), lambda_min the least eigenvalue of
+    /// Θ(X, X) (a Cholesky of Θ - lambda I succeeds just below it and fails just above), and it
+    /// bounds the largest |f| seen.
+    @Test func infiniteWidthRunsReportVarianceAndTheOutputBound() throws {
+        try withTemporaryFolder { folder in
+            let plan = try ExperimentPlan.parse("""
+                { "name": "inf", "data": { "target": "sin", "trainSize": 12, "inputDim": 2 },
+                  "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "layerNormAffine": false },
+                  "evaluation": { "lambdas": { "from": 1, "to": 10000, "perDecade": 1 } },
+                  "variants": [ { "name": "no-ln", "model": { "layerNorm": "none" } },
+                                { "name": "ln", "model": { "layerNorm": "first" } } ] }
+                """, file: "inf.json")
+            var options = RunnerOptions(output: folder + "/run", threads: 1)
+            options.quiet = true
+            let report = try ExperimentRunner.run(plan, options: options, progress: ProgressReporter(quiet: true, isTerminal: false))
+            for (record, variant) in zip(report.records, ["no-ln", "ln"]) {
+                let rows = try csvRows(folder + "/run/runs/\(variant)-seed0/extrapolation.csv")
+                #expect(rows.first == ["lambda", "max_abs", "mean_abs", "variance", "variant"])
+                let variances = rows.dropFirst().map { Double($0[3])! }
+                #expect(variances.count == 5 && variances.allSatisfy { $0 > 0 })
+                let lastDecade = log10(variances[4] / variances[3])
+                if variant == "no-ln" {
+                    #expect(abs(lastDecade - 2) < 0.01, "no LN: variance slope \(lastDecade)")
+                } else {
+                    #expect(abs(lastDecade) < 0.01, "LN: variance slope \(lastDecade)")
+                }
+                #expect(record.metrics.extrapolation.points.map(\.variance) == variances)
+
+                let bound = try #require(record.metrics.infiniteWidth?.outputBound)
+                #expect(bound.observedMaximum == record.metrics.extrapolation.maxAbs.max())
+                #expect(bound.bound >= bound.observedMaximum)
+                let config = plan.runs.first { $0.variant == variant }!.config
+                let data = try ExperimentData<Double>.load(config.data, seed: 0)
+                let network: Sequential<Double> = config.model.analyticNetwork(inputSize: 2)
+                let lambdas = config.evaluation.lambdas.values
+                let rays = Tensor<Double>(lambdas.flatMap { lambda in data.train.inputs.array2D.map { $0.map { $0 * lambda } } })
+                let rayDiagonal = try network.infiniteWidthKernel(rays).ntk
+                let supremum = (0..<rays.shape[0]).map { rayDiagonal[$0, $0] }.max()!
+                #expect(abs(bound.supremumOfNTKDiagonal - supremum) <= 1e-12 * supremum)
+                let theta = try network.infiniteWidthKernel(data.train.inputs).ntk
+                func shifted(_ shift: Double) -> Tensor<Double> {
+                    var matrix = theta
+                    for i in 0..<12 { matrix[i, i] -= shift }
+                    return matrix
+                }
+                #expect((try? CholeskyFactor(shifted(bound.smallestEigenvalue * (1 - 1e-6)))) != nil)
+                #expect((try? CholeskyFactor(shifted(bound.smallestEigenvalue * (1 + 1e-6)))) == nil)
+                let norm = data.train.targets.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                #expect(abs(bound.bound - (supremum / bound.smallestEigenvalue).squareRoot() * norm) <= 1e-12 * bound.bound)
+            }
+            // The bound is in metrics.json as written.
+            let metrics = try readJSON(folder + "/run/runs/ln-seed0/metrics.json")
+            #expect(metrics["outputBound"]?["bound"]?.doubleValue == report.records[1].metrics.infiniteWidth?.outputBound?.bound)
+        }
+    }
+}
+
 @Suite struct ResumeConfigTests {
     @Test func resumeRefusesAChangedConfig() throws {
         try withTemporaryFolder { parent in

@@ -3,7 +3,7 @@
 let largestSize = 1 << 52
 
 /// Collects problems while a config is decoded, so one pass reports all of them, and knows which
-/// parts of a variant's merged config the variant itself wrote (for paths in messages).
+/// parts of a merged config a variant or a grid cell wrote over the base (for paths in messages).
 final class DecodingContext {
     /// Set when decoding a variant merged over the base.
     struct VariantSource {
@@ -13,38 +13,81 @@ final class DecodingContext {
         let writtenPaths: Set<JSONPath>
     }
 
-    let variant: VariantSource?
-    private(set) var problems: [ConfigProblem] = []
-
-    init(variant: VariantSource? = nil) {
-        self.variant = variant
+    /// Set when decoding a grid cell merged over the base (or over a variant).
+    struct GridCellSource {
+        struct Write {
+            /// The axis as written in `grid`: `model.weightStd`.
+            let axis: String
+            /// The position of the cell's value in the axis's list.
+            let valueIndex: Int
+            /// Paths this axis's value wrote.
+            let writtenPaths: Set<JSONPath>
+        }
+        let name: String
+        let writes: [Write]
     }
 
-    /// Whether the value at `path` came from the variant rather than the base.
-    func isFromVariant(_ path: JSONPath) -> Bool {
-        guard let variant else { return false }
+    let variant: VariantSource?
+    let gridCell: GridCellSource?
+    private(set) var problems: [ConfigProblem] = []
+
+    init(variant: VariantSource? = nil, gridCell: GridCellSource? = nil) {
+        self.variant = variant
+        self.gridCell = gridCell
+    }
+
+    /// Whether some path in `written` is `path` or contains it.
+    private static func covers(_ written: Set<JSONPath>, _ path: JSONPath) -> Bool {
         var prefix = path
         while true {
-            if variant.writtenPaths.contains(prefix) { return true }
+            if written.contains(prefix) { return true }
             if prefix.components.isEmpty { return false }
             prefix.components.removeLast()
         }
     }
 
-    /// Whether the variant wrote `path`, something inside it, or something containing it.
-    func variantWrote(inside path: JSONPath) -> Bool {
-        guard let variant else { return false }
-        return variant.writtenPaths.contains { $0.hasPrefix(path) || path.hasPrefix($0) }
+    /// The grid axis whose value wrote the value at `path`, if one did.
+    private func gridWrite(at path: JSONPath) -> GridCellSource.Write? {
+        gridCell?.writes.first { DecodingContext.covers($0.writtenPaths, path) }
     }
 
-    func report(_ path: JSONPath, _ message: String) {
+    /// Whether the value at `path` came from the variant or the grid cell rather than the base.
+    func isOverridden(_ path: JSONPath) -> Bool {
+        if gridWrite(at: path) != nil { return true }
+        guard let variant else { return false }
+        return DecodingContext.covers(variant.writtenPaths, path)
+    }
+
+    /// Whether the variant or grid cell wrote `path`, something inside it, or something containing it.
+    func overrideWrote(inside path: JSONPath) -> Bool {
+        let written = (variant?.writtenPaths ?? []).union(gridCell?.writes.flatMap(\.writtenPaths) ?? [])
+        return written.contains { $0.hasPrefix(path) || path.hasPrefix($0) }
+    }
+
+    /// Reports a problem with the value at `path`. A problem inside a grid value is located at
+    /// the grid's list entry (`grid["model.width"][2]`), or at the axis alone when `aboutTheKey`
+    /// (an unknown key is wrong for every value); one inside a variant at the variant.
+    func report(_ path: JSONPath, _ message: String, aboutTheKey: Bool = false) {
+        if let write = gridWrite(at: path) {
+            let axis = JSONPath.root.appending("grid").appending(write.axis)
+            let location = aboutTheKey ? axis : axis.appending(index: write.valueIndex)
+            let written = write.writtenPaths.first { path.hasPrefix($0) }
+            // Say where inside the value when the path goes deeper than the axis (a key of an object value).
+            let inside = written.map { path.components.count > $0.components.count } ?? false
+            problems.append(ConfigProblem(location: "\(location)", problem: inside ? "\(path): \(message)" : message))
+            return
+        }
+        let cellNote = gridCell.map { "grid cell \"\($0.name)\"" }
         if let variant {
-            if isFromVariant(path) {
-                problems.append(ConfigProblem(location: "variants[\(variant.index)].\(path)", problem: message))
+            if DecodingContext.covers(variant.writtenPaths, path) {
+                let note = cellNote.map { " (with \($0))" } ?? ""
+                problems.append(ConfigProblem(location: "variants[\(variant.index)].\(path)", problem: message + note))
             } else {
-                problems.append(ConfigProblem(
-                    location: "\(path)", problem: "\(message) (with variant \"\(variant.name)\", variants[\(variant.index)])"))
+                let notes = ["variant \"\(variant.name)\", variants[\(variant.index)]"] + (cellNote.map { [$0] } ?? [])
+                problems.append(ConfigProblem(location: "\(path)", problem: "\(message) (with \(notes.joined(separator: ", ")))"))
             }
+        } else if let cellNote {
+            problems.append(ConfigProblem(location: "\(path)", problem: "\(message) (with \(cellNote))"))
         } else {
             problems.append(ConfigProblem(location: "\(path)", problem: message))
         }
@@ -172,8 +215,8 @@ final class ConfigObject {
         for member in members where !taken.contains(member.key) && member.value != .null {
             let memberPath = path.appending(member.key)
             if let rule = inapplicable[member.key] {
-                let inherited = !context.isFromVariant(memberPath)
-                if inherited && rule.decidedBy.contains(where: context.isFromVariant) { continue }
+                let inherited = !context.isOverridden(memberPath)
+                if inherited && rule.decidedBy.contains(where: context.isOverridden) { continue }
                 context.report(memberPath, "does not apply \(rule.reason); remove it")
                 continue
             }
@@ -182,7 +225,7 @@ final class ConfigObject {
                 message += "; did you mean \"\(suggestion)\"?"
             }
             message += " Keys allowed here: " + known.joined(separator: ", ")
-            context.report(memberPath, message)
+            context.report(memberPath, message, aboutTheKey: true)
         }
     }
 

@@ -114,8 +114,8 @@ extension EvaluationConfig {
         }
         if let curveNode = object.take("curve") {
             // A curve inherited from the base is dropped when the variant's data is not 1-D.
-            let inheritedOverNewData = !context.isFromVariant(curveNode.path)
-                && context.variantWrote(inside: JSONPath.root.appending("data"))
+            let inheritedOverNewData = !context.isOverridden(curveNode.path)
+                && context.overrideWrote(inside: JSONPath.root.appending("data"))
             if case .string("none") = curveNode.value {
                 evaluation.curve = nil
             } else if data.inputDim != 1 {

@@ -68,7 +68,7 @@ extension ExperimentConfig {
             root.context.report(path, problem)
         }
         if let kernel = evaluation.kernel { KernelEvaluationConfig.check(kernel, model: model, data: data, context: root.context) }
-        object.finish(known: topLevelKeys + ["variants", "seeds"])
+        object.finish(known: topLevelKeys + ["variants", "seeds", "grid"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)
     }

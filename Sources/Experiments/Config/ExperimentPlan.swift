@@ -7,6 +7,9 @@
 ///   the base's value so the default applies. A variant that changes what decides a key's meaning
 ///   (`optimizer`, `data.kind`, `layerNorm`, ...) does not inherit base keys that no longer apply.
 /// - `seeds`: a list of seeds; every variant (or the base, without variants) runs on each.
+/// - `grid`: lists of values for keys named by dotted paths (``GridSweep``); every variant (or the
+///   base) runs on every cell of their product, on every seed. A variant may not set a key the grid
+///   sweeps (the grid would silently win). The base must be a valid config on its own.
 public struct ExperimentPlan: Sendable {
     /// A named partial override of the base config.
     public struct Variant: Sendable {
@@ -19,11 +22,25 @@ public struct ExperimentPlan: Sendable {
 
     /// One training run to do.
     public struct Run: Sendable {
-        /// The variant's name, or nil for a config without variants.
+        /// The run's label in reports and folder names: the variant's name, the grid cell's name, or
+        /// both as `<variant>.<cell>`; nil for a config with neither.
         public let variant: String?
         public let seed: UInt64
         /// The run's full config; its `seed` is `seed`.
         public let config: ExperimentConfig
+        /// The variant's own name, without the grid cell.
+        public var variantName: String? = nil
+        /// The grid cell, for a grid sweep.
+        public var cell: GridSweep.Cell? = nil
+    }
+
+    /// A variant (or the base) on one grid cell, decoded.
+    public struct GridPoint: Sendable {
+        public let variant: String?
+        public let cell: GridSweep.Cell
+        public let config: ExperimentConfig
+        /// `<variant>.<cell>`, or the cell's name without variants.
+        public var label: String { variant.map { "\($0).\(cell.name)" } ?? cell.name }
     }
 
     /// The config file as the user named it.
@@ -33,15 +50,22 @@ public struct ExperimentPlan: Sendable {
     public let variants: [Variant]
     /// The `seeds` list, or nil when the file had none (runs then use each config's `seed`).
     public let seeds: [UInt64]?
+    /// The `grid`, or nil when the file had none.
+    public var grid: GridSweep? = nil
+    /// With a grid: every variant (or the base) on every cell, variant by variant, cells in grid order.
+    public var gridPoints: [GridPoint] = []
 
-    /// Every variant on every seed, variant by variant; the base alone when there are no variants.
+    /// Every variant (on every grid cell) on every seed, variant by variant, then cell by cell; the
+    /// base alone when there are neither variants nor a grid.
     public var runs: [Run] {
-        let configs = variants.isEmpty ? [(nil, base)] : variants.map { ($0.name as String?, $0.config) }
-        return configs.flatMap { variant, config in
+        let configs: [(label: String?, variant: String?, cell: GridSweep.Cell?, config: ExperimentConfig)] =
+            grid != nil ? gridPoints.map { ($0.label, $0.variant, $0.cell, $0.config) }
+            : variants.isEmpty ? [(nil, nil, nil, base)] : variants.map { ($0.name, $0.name, nil, $0.config) }
+        return configs.flatMap { label, variant, cell, config in
             (seeds ?? [config.seed]).map { seed in
                 var seeded = config
                 seeded.seed = seed
-                return Run(variant: variant, seed: seed, config: seeded)
+                return Run(variant: label, seed: seed, config: seeded, variantName: variant, cell: cell)
             }
         }
     }
@@ -77,11 +101,12 @@ public struct ExperimentPlan: Sendable {
         guard case .object(let members) = root else {
             throw ConfigError(file: file, location: nil, problem: "expected a JSON object { ... } at the top, found \(rootNode.found)")
         }
-        let baseValue = JSONValue.object(members.filter { $0.key != "variants" && $0.key != "seeds" })
+        let baseValue = JSONValue.object(members.filter { !["variants", "seeds", "grid"].contains($0.key) })
         let base = ExperimentConfig.decode(ConfigNode(value: baseValue, path: .root, context: baseContext),
                                            defaultName: defaultName(forFile: file))
         let rootObject = ConfigObject(node: rootNode, members: members)
         let seeds = rootObject.take("seeds").flatMap(decodeSeeds)
+        let grid = rootObject.take("grid").flatMap(GridSweep.decode)
         if baseContext.problems.isEmpty, let problem = MemoryEstimate(config: base).check(limitBytes: limit) {
             baseContext.report(problem)
         }
@@ -90,13 +115,15 @@ public struct ExperimentPlan: Sendable {
 
         var variants: [Variant] = []
         var problems: [ConfigProblem] = []
+        var variantOverrides: [JSONValue] = []
         if let variantsNode = rootObject.take("variants"), let list = variantsNode.list() {
             if list.isEmpty {
                 variantsNode.report("expected at least one variant; remove \"variants\" for a single run")
             }
             for (index, node) in list.enumerated() {
-                guard let variant = decodeVariant(node, index: index, base: baseValue, seeds: seeds, file: file,
+                guard let variant = decodeVariant(node, index: index, base: baseValue, seeds: seeds, grid: grid, file: file,
                                                   limit: limit, problems: &problems) else { continue }
+                variantOverrides.append(variant.override)
                 if variants.contains(where: { $0.name == variant.name }) {
                     problems.append(ConfigProblem(location: "variants[\(index)].name",
                                                   problem: "the name \"\(variant.name)\" is used by an earlier variant"))
@@ -106,7 +133,68 @@ public struct ExperimentPlan: Sendable {
         }
         problems = baseContext.problems + problems
         guard problems.isEmpty else { throw ConfigError(file: file, problems: problems) }
-        return ExperimentPlan(file: file, base: base, variants: variants, seeds: seeds)
+        var plan = ExperimentPlan(file: file, base: base, variants: variants, seeds: seeds)
+        if let grid {
+            // Cells are decoded only over sound variants, so a variant's mistake is reported once.
+            let sources: [(variant: (index: Int, name: String, override: JSONValue)?, value: JSONValue)] = variants.isEmpty
+                ? [(nil, baseValue)]
+                : variants.enumerated().map { index, variant in
+                    var written: Set<JSONPath> = []
+                    return ((index, variant.name, variant.override),
+                            merge(override: variant.override, into: baseValue, at: .root, written: &written))
+                }
+            for source in sources {
+                for cell in grid.cells {
+                    if let point = decodeGridPoint(cell, of: grid, over: source.value, variant: source.variant, file: file,
+                                                   limit: limit, problems: &problems) {
+                        plan.gridPoints.append(point)
+                    }
+                }
+            }
+            plan.grid = grid
+            // The same mistake in many cells is one problem.
+            var unique: [ConfigProblem] = []
+            for problem in problems where !unique.contains(problem) { unique.append(problem) }
+            guard unique.isEmpty else { throw ConfigError(file: file, problems: unique) }
+        }
+        return plan
+    }
+
+    /// One grid cell over the base or a variant: the cell's values merged in axis by axis, then
+    /// decoded as any config, so a grid value is checked exactly as if it were written out.
+    static func decodeGridPoint(_ cell: GridSweep.Cell, of grid: GridSweep, over source: JSONValue,
+                                variant: (index: Int, name: String, override: JSONValue)?, file: String, limit: Double,
+                                problems: inout [ConfigProblem]) -> GridPoint? {
+        var merged = source
+        var writes: [DecodingContext.GridCellSource.Write] = []
+        for assignment in grid.assignments(of: cell) {
+            var written: Set<JSONPath> = []
+            merged = merge(override: assignment.override, into: merged, at: .root, written: &written)
+            writes.append(.init(axis: grid.axes[assignment.axis].path, valueIndex: cell.valueIndices[assignment.axis],
+                                writtenPaths: written))
+        }
+        var variantSource: DecodingContext.VariantSource?
+        if let variant {
+            var variantWritten: Set<JSONPath> = []
+            _ = merge(override: variant.override, into: source, at: .root, written: &variantWritten)
+            for assignment in grid.assignments(of: cell) {
+                if let clash = variantWritten.first(where: { $0.hasPrefix(assignment.path) || assignment.path.hasPrefix($0) }) {
+                    problems.append(ConfigProblem(
+                        location: "variants[\(variant.index)].\(clash)",
+                        problem: "the grid sweeps \"\(grid.axes[assignment.axis].path)\", so a variant cannot set it; remove it from the variant or from the grid"))
+                }
+            }
+            variantSource = .init(index: variant.index, name: variant.name, writtenPaths: variantWritten)
+        }
+        let context = DecodingContext(variant: variantSource, gridCell: .init(name: cell.name, writes: writes))
+        let config = ExperimentConfig.decode(ConfigNode(value: merged, path: .root, context: context),
+                                             defaultName: defaultName(forFile: file))
+        if context.problems.isEmpty, let problem = MemoryEstimate(config: config).check(limitBytes: limit) {
+            context.report(ConfigProblem(location: problem.location, problem: "\(problem.problem) (grid cell \"\(cell.name)\")"))
+        }
+        problems += context.problems
+        guard context.problems.isEmpty else { return nil }
+        return GridPoint(variant: variant?.name, cell: cell, config: config)
     }
 
     static func decodeSeeds(_ node: ConfigNode) -> [UInt64]? {
@@ -130,7 +218,7 @@ public struct ExperimentPlan: Sendable {
         return seeds
     }
 
-    static func decodeVariant(_ node: ConfigNode, index: Int, base: JSONValue, seeds: [UInt64]?, file: String,
+    static func decodeVariant(_ node: ConfigNode, index: Int, base: JSONValue, seeds: [UInt64]?, grid: GridSweep?, file: String,
                               limit: Double, problems: inout [ConfigProblem]) -> Variant? {
         let path = "variants[\(index)]"
         guard case .object(let members) = node.value else {
@@ -148,7 +236,7 @@ public struct ExperimentPlan: Sendable {
         }
         var override: [JSONMember] = []
         for member in members where member.key != "name" {
-            if member.key == "variants" || member.key == "seeds" {
+            if member.key == "variants" || member.key == "seeds" || member.key == "grid" {
                 problems.append(ConfigProblem(location: "\(path).\(member.key)",
                                               problem: "a variant cannot hold \"\(member.key)\"; put it at the top level"))
             } else if member.key == "seed" && seeds != nil {
@@ -229,6 +317,7 @@ public struct ExperimentPlan: Sendable {
             members.append(JSONMember("variants", .array(variantValues)))
         }
         if let seeds { members.append(JSONMember("seeds", .array(seeds.map { .number($0) }))) }
+        if let grid { members.append(JSONMember("grid", grid.json)) }
         return .object(members)
     }
 

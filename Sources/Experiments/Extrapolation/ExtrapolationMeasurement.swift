@@ -6,8 +6,13 @@ public struct ExtrapolationPoint: Sendable, Equatable {
     public var lambda: Double
     public var maxAbs: Double
     public var meanAbs: Double
+    /// For a `width: "infinite"` run: the largest variance over initialisations of the trained
+    /// network's output, max over the directions of Var[f(lambda u)] (``InfiniteWidthOutputVariance``);
+    /// nil otherwise.
+    public var variance: Double? = nil
 
-    public init(lambda: Double, maxAbs: Double, meanAbs: Double) {
+    public init(lambda: Double, maxAbs: Double, meanAbs: Double, variance: Double? = nil) {
+        self.variance = variance
         self.lambda = lambda
         self.maxAbs = maxAbs
         self.meanAbs = meanAbs

@@ -40,7 +40,6 @@ public struct KernelHeatmap: Sendable {
     /// The heatmap as an SVG document. Rows or columns at a NaN or infinite input cannot be
     /// placed and are left out; a note under the plot says how many, and how many cells are grey.
     public var svg: String {
-        let colorBarWidth = 18.0
         let area = PlotArea(left: 90, top: 50, width: width - 90 - 130, height: height - 50 - 75)
         let rows = rowInputs.indices.filter { rowInputs[$0].isFinite }
         let columns = columnInputs.indices.filter { columnInputs[$0].isFinite }
@@ -83,26 +82,9 @@ public struct KernelHeatmap: Sendable {
         }
         drawAxes(&svg, area: area, x: x, y: y, title: title, xLabel: columnLabel, yLabel: rowLabel, gridlines: false)
 
-        // The colour bar: 64 bands from low (bottom) to high (top), with its own ticks.
-        let barLeft = area.right + 24
         let bar = AxisScale.linear(covering: [low, high], targetTickCount: 5)
-        let barScale = AxisScale(kind: .linear, lower: low, upper: high, ticks: bar.ticks).placed(from: area.bottom, to: area.top)
-        let bands = 64
-        // low * (1 - t) + high * t never overflows, where low + (high - low) * t may.
-        func level(_ band: Int) -> Double { low * (1 - Double(band) / Double(bands)) + high * (Double(band) / Double(bands)) }
-        for band in 0..<bands {
-            let top = barScale.pixel(level(band + 1))
-            svg.rect(x: barLeft, y: top, width: colorBarWidth, height: max(barScale.pixel(level(band)) - top, 0) + 0.3,
-                     fill: KernelHeatmap.color(level(band) / 2 + level(band + 1) / 2, low: low, high: high),
-                     extra: "shape-rendering=\"crispEdges\"")
-        }
-        svg.rect(x: barLeft, y: area.top, width: colorBarWidth, height: area.height, fill: "none", stroke: "#444444")
-        for tick in barScale.ticks where tick.value >= low && tick.value <= high {
-            let position = barScale.pixel(tick.value)
-            svg.line(barLeft + colorBarWidth, position, barLeft + colorBarWidth + 5, position, stroke: "#444444")
-            svg.text(tick.label, x: barLeft + colorBarWidth + 8, y: position + 4, size: 11, markup: true)
-        }
-        svg.text(colorBarLabel, x: barLeft + colorBarWidth / 2, y: area.top - 8, size: 12, anchor: "middle")
+        KernelHeatmap.drawColorBar(&svg, left: area.right + 24, top: area.top, bottom: area.bottom, low: low, high: high,
+                                   ticks: bar.ticks, label: colorBarLabel)
         var notes: [String] = []
         let grey = shown.filter { !$0.isFinite }.count
         if grey > 0 { notes.append("grey: \(grey) \(grey == 1 ? "cell" : "cells") NaN or infinite") }
@@ -113,6 +95,30 @@ public struct KernelHeatmap: Sendable {
             svg.text(notes.joined(separator: "; ") + ".", x: area.left, y: area.bottom + 68, size: 10.5, fill: "#a33000")
         }
         return svg.rendered(title: title)
+    }
+
+    /// The colour bar: 64 bands from `low` (at `bottom`) to `high` (at `top`), framed, with `ticks`
+    /// (values on the bar's scale, SVG markup labels) and `label` above it.
+    static func drawColorBar(_ svg: inout SVGWriter, left barLeft: Double, top: Double, bottom: Double, low: Double, high: Double,
+                             ticks: [AxisTick], label: String) {
+        let colorBarWidth = 18.0
+        let barScale = AxisScale(kind: .linear, lower: low, upper: high, ticks: ticks).placed(from: bottom, to: top)
+        let bands = 64
+        // low * (1 - t) + high * t never overflows, where low + (high - low) * t may.
+        func level(_ band: Int) -> Double { low * (1 - Double(band) / Double(bands)) + high * (Double(band) / Double(bands)) }
+        for band in 0..<bands {
+            let bandTop = barScale.pixel(level(band + 1))
+            svg.rect(x: barLeft, y: bandTop, width: colorBarWidth, height: max(barScale.pixel(level(band)) - bandTop, 0) + 0.3,
+                     fill: KernelHeatmap.color(level(band) / 2 + level(band + 1) / 2, low: low, high: high),
+                     extra: "shape-rendering=\"crispEdges\"")
+        }
+        svg.rect(x: barLeft, y: top, width: colorBarWidth, height: bottom - top, fill: "none", stroke: "#444444")
+        for tick in barScale.ticks where tick.value >= low && tick.value <= high {
+            let position = barScale.pixel(tick.value)
+            svg.line(barLeft + colorBarWidth, position, barLeft + colorBarWidth + 5, position, stroke: "#444444")
+            svg.text(tick.label, x: barLeft + colorBarWidth + 8, y: position + 4, size: 11, markup: true)
+        }
+        svg.text(label, x: barLeft + colorBarWidth / 2, y: top - 8, size: 12, anchor: "middle")
     }
 
     /// The colour scale's ends: the finite values' least and greatest, 10% either side of them

@@ -7,9 +7,24 @@ public struct ExperimentReport: Sendable {
     /// Runs in plan order (variants, then seeds).
     public var records: [RunRecord]
 
-    public init(name: String, records: [RunRecord]) {
+    /// For a grid sweep, each run label's group: its variant's name (no groups without variants),
+    /// since a cell's name holds dots of its own (`learningRate0.01`). Nil: groups by `group.name`.
+    public var gridGroups: [String: String]?
+
+    public init(name: String, records: [RunRecord], gridGroups: [String: String]? = nil) {
         self.name = name
         self.records = records
+        self.gridGroups = gridGroups
+    }
+
+    /// The report of `plan`'s finished runs, grouped as the plan says.
+    init(plan: ExperimentPlan, records: [RunRecord]) {
+        var gridGroups: [String: String]?
+        if plan.grid != nil {
+            gridGroups = [:]
+            for run in plan.runs { if let label = run.variant, let variant = run.variantName { gridGroups![label] = variant } }
+        }
+        self.init(name: plan.base.name, records: records, gridGroups: gridGroups)
     }
 
     /// Variant names in order of first appearance (`nil` variants are "network").
@@ -21,12 +36,17 @@ public struct ExperimentReport: Sendable {
 
     func records(of variant: String) -> [RunRecord] { records.filter { ($0.metrics.variant ?? "network") == variant } }
 
-    /// Groups of variants named `group.name`, in order; empty when no variant has a group.
+    /// The group of a variant label: the part before its first dot, or for a grid sweep its variant.
+    func group(of variant: String) -> String? {
+        if let gridGroups { return gridGroups[variant] }
+        return variant.firstIndex(of: ".").map { String(variant[..<$0]) }
+    }
+
+    /// Groups of variants named `group.name` (grid sweeps: the variants), in order; empty when no variant has a group.
     var groups: [String] {
         var seen: [String] = []
         for variant in variantOrder {
-            guard let slash = variant.firstIndex(of: ".") else { continue }
-            let group = String(variant[..<slash])
+            guard let group = group(of: variant) else { continue }
             if !seen.contains(group) { seen.append(group) }
         }
         return seen
@@ -39,7 +59,7 @@ public struct ExperimentReport: Sendable {
             try predictionPlot(records, title: "Predictions far from the training data").write(to: folder + "/prediction.svg")
         }
         for group in groups {
-            let members = records.filter { $0.metrics.variant?.hasPrefix(group + ".") ?? false }
+            let members = records.filter { $0.metrics.variant.flatMap(self.group(of:)) == group }
             try GrowthPlot(runs: members.map(\.extrapolation), title: "\(group): growth along rays x \u{2192} \u{03BB}x")
                 .write(to: folder + "/extrapolation-\(fileSafe(group)).svg")
             if members.contains(where: { $0.curve != nil }) {

@@ -22,13 +22,16 @@ public enum ExtrapolationCSV {
     public static func text(_ runs: [RunExtrapolation]) -> String {
         let withVariant = runs.contains { $0.variant != nil }
         let withSeed = Set(runs.map(\.seed)).count > 1
+        let withVariance = runs.contains { $0.table.points.contains { $0.variance != nil } }
         var header = ["lambda", "max_abs", "mean_abs"]
+        if withVariance { header.append("variance") }
         if withVariant { header.append("variant") }
         if withSeed { header.append("seed") }
         var lines = [header.joined(separator: ",")]
         for run in runs {
             for point in run.table.points {
                 var fields = [csvNumber(point.lambda), csvNumber(point.maxAbs), csvNumber(point.meanAbs)]
+                if withVariance { fields.append(point.variance.map(csvNumber) ?? "") }
                 if withVariant { fields.append(csvField(run.variant ?? "")) }
                 if withSeed { fields.append("\(run.seed)") }
                 lines.append(fields.joined(separator: ","))

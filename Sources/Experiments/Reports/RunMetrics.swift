@@ -100,6 +100,7 @@ public struct RunMetrics: Sendable {
         if let infiniteWidth {
             members += [JSONMember("width", .string("infinite")), JSONMember("kernel", .string(infiniteWidth.kernel)),
                         JSONMember("jitter", .number(infiniteWidth.jitter))]
+            if let bound = infiniteWidth.outputBound { members.append(JSONMember("outputBound", bound.json)) }
         }
         if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
         if let stopReason { members.append(JSONMember("stopReason", .string(stopReason.rawValue))) }
@@ -166,16 +167,55 @@ public struct RSquaredBySplit: Sendable, Equatable {
     }
 }
 
-/// What an infinite-width run reports in place of training: the kernel regressed with and the
-/// jitter its Cholesky factorisation needed.
+/// What an infinite-width run reports in place of training: the kernel regressed with, the
+/// jitter its Cholesky factorisation needed, and the bound on its outputs.
 public struct InfiniteWidthFit: Sendable, Equatable {
     /// `ntk`: f(x*) = Θ(x*, X) Θ(X, X)^-1 y with the analytic NTK.
     public var kernel: String
     public var jitter: Double
+    public var outputBound: OutputBound?
 
-    public init(kernel: String = "ntk", jitter: Double) {
+    public init(kernel: String = "ntk", jitter: Double, outputBound: OutputBound? = nil) {
         self.kernel = kernel
         self.jitter = jitter
+        self.outputBound = outputBound
+    }
+}
+
+/// The core bound sup|f| <= sqrt(C / lambda_min(Θ(X, X))) ||y||_2 beside the largest |f| seen.
+/// C is sup Θ(x, x) over the points measured (the extrapolation rays), so the bound holds on
+/// those points; with LayerNorm Θ(x, x) is bounded everywhere, without it grows along the rays.
+public struct OutputBound: Sendable, Equatable {
+    /// sqrt(C / lambda_min) ||y||_2.
+    public var bound: Double
+    /// max |f| over the rays.
+    public var observedMaximum: Double
+    /// C = sup Θ(x, x) over the rays.
+    public var supremumOfNTKDiagonal: Double
+    /// lambda_min of Θ(X, X) + jitter I (the matrix inverted).
+    public var smallestEigenvalue: Double
+    /// ||y||_2 of the training targets.
+    public var targetNorm: Double
+
+    public init(bound: Double, observedMaximum: Double, supremumOfNTKDiagonal: Double, smallestEigenvalue: Double, targetNorm: Double) {
+        self.bound = bound
+        self.observedMaximum = observedMaximum
+        self.supremumOfNTKDiagonal = supremumOfNTKDiagonal
+        self.smallestEigenvalue = smallestEigenvalue
+        self.targetNorm = targetNorm
+    }
+
+    var json: JSONValue {
+        .object([JSONMember("bound", .number(bound)), JSONMember("observedMaximum", .number(observedMaximum)),
+                 JSONMember("supremumOfNTKDiagonal", .number(supremumOfNTKDiagonal)),
+                 JSONMember("smallestEigenvalue", .number(smallestEigenvalue)), JSONMember("targetNorm", .number(targetNorm))])
+    }
+
+    init?(json: JSONValue?) {
+        guard let json, case .object = json else { return nil }
+        func number(_ key: String) -> Double { json[key]?.doubleValue ?? .nan }
+        self.init(bound: number("bound"), observedMaximum: number("observedMaximum"), supremumOfNTKDiagonal: number("supremumOfNTKDiagonal"),
+                  smallestEigenvalue: number("smallestEigenvalue"), targetNorm: number("targetNorm"))
     }
 }
 
@@ -194,7 +234,8 @@ extension RunMetrics {
         else { return nil }
         let table = ExtrapolationTable(points: points.map {
             ExtrapolationPoint(lambda: $0["lambda"]?.doubleValue ?? .nan, maxAbs: $0["maxAbs"]?.doubleValue ?? .nan,
-                               meanAbs: $0["meanAbs"]?.doubleValue ?? .nan)
+                               meanAbs: $0["meanAbs"]?.doubleValue ?? .nan,
+                               variance: $0["variance"].map { $0.doubleValue ?? .nan })
         })
         var rSquared = RSquaredBySplit()
         for split in DataSplit.allCases {
@@ -208,7 +249,8 @@ extension RunMetrics {
                   stoppedEarly: json["stoppedEarly"].flatMap { if case .bool(let flag) = $0 { flag } else { nil } },
                   rSquared: rSquared,
                   infiniteWidth: string("width") == "infinite"
-                      ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
+                      ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan,
+                                         outputBound: OutputBound(json: json["outputBound"])) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
         stopReason = string("stopReason").flatMap(StopReason.init(rawValue:))
@@ -226,7 +268,8 @@ extension ExtrapolationTable {
             JSONMember("growthExponent", .number(growthExponent)),
             JSONMember("points", .array(points.map { point in
                 .object([JSONMember("lambda", .number(point.lambda)), JSONMember("maxAbs", .number(point.maxAbs)),
-                         JSONMember("meanAbs", .number(point.meanAbs))])
+                         JSONMember("meanAbs", .number(point.meanAbs))]
+                        + (point.variance.map { [JSONMember("variance", .number($0))] } ?? []))
             })),
         ])
     }

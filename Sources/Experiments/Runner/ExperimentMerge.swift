@@ -5,14 +5,24 @@ public enum ExperimentMerge {
         let plan = try ExperimentPlan.load(path: first + "/config.json")
         var found: [String: RunRecord] = [:]
         var failed: [(run: String, error: String)] = []
+        // Where each run's files are, finished, failed or diverged (for phase.csv).
+        var runFolders: [String: String] = [:]
         for folder in folders {
             guard FileSystem.isFolder(folder + "/runs") else {
                 throw UsageError("merge: \(folder) has no runs/ folder (is it the output of train --shard?)")
             }
-            for name in FileSystem.contents(of: folder + "/runs") where FileSystem.exists("\(folder)/runs/\(name)/metrics.json") {
-                let record = try RunRecord.load(folder: "\(folder)/runs/\(name)")
-                // A failed run stays out of the report, as it does from an unsharded one.
-                if let failure = UnusableResultsError(recordedIn: record.metrics) { failed.append((name, failure.description)) } else { found[name] = record }
+            for name in FileSystem.contents(of: folder + "/runs") {
+                let runFolder = "\(folder)/runs/\(name)"
+                if FileSystem.exists(runFolder + "/metrics.json") {
+                    let record = try RunRecord.load(folder: runFolder)
+                    runFolders[name] = runFolder
+                    // A failed run stays out of the report, as it does from an unsharded one.
+                    if let failure = UnusableResultsError(recordedIn: record.metrics) { failed.append((name, failure.description)) } else { found[name] = record }
+                } else if let partial = try PhaseTable.loadMetrics(folder: runFolder), let divergence = partial.divergence {
+                    // A diverged run: its training stopped; the other runs' report goes on without it.
+                    runFolders[name] = runFolder
+                    failed.append((name, divergence))
+                }
             }
         }
         // Plan order, so the merged report equals the unsharded one.
@@ -23,8 +33,11 @@ public enum ExperimentMerge {
         }
         try FileSystem.createFolder(output)
         try plan.writeResolvedConfig(to: output + "/config.json")
-        let report = ExperimentReport(name: plan.base.name, records: records)
+        let report = ExperimentReport(plan: plan, records: records)
         try report.write(to: output)
+        if plan.grid != nil {
+            try PhaseTable.load(plan, runs: plan.runs, folder: { runFolders[ExperimentRunner.identifier($0)] }).table.write(to: output)
+        }
         if !failed.isEmpty { throw RunFailures(failures: failed.sorted { $0.run < $1.run }) }
         return report
     }

@@ -115,8 +115,13 @@ public enum ExperimentRunner {
         }
         progress.finish()
         let finished = records.withLock { $0.compactMap { $0 } }
-        let report = ExperimentReport(name: plan.base.name, records: finished)
+        let report = ExperimentReport(plan: plan, records: finished)
         if separateFolders && !finished.isEmpty { try report.write(to: output) }
+        if plan.grid != nil {
+            // From the folders, so diverged cells (metrics-partial.json) are rows too.
+            let folderOf = Dictionary(uniqueKeysWithValues: zip(selected.map(identifier), folders))
+            try PhaseTable.load(plan, runs: selected, folder: { folderOf[identifier($0)] }).table.write(to: output)
+        }
         let failed = failures.withLock { $0 }
         if !failed.isEmpty { throw RunFailures(failures: failed.sorted { $0.run < $1.run }) }
         return report

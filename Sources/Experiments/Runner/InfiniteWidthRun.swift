@@ -1,6 +1,8 @@
 /// `"width": "infinite"`: the infinitely wide network trained to convergence, i.e. kernel
 /// regression with its analytic NTK, f(x*) = Θ(x*, X) Θ(X, X)^-1 y, in place of training.
-/// Reported like any run: extrapolation table, R², prediction curve; no parameters to save.
+/// Reported like any run: extrapolation table, R², prediction curve; no parameters to save. Also
+/// the variance over initialisations along the rays (``InfiniteWidthOutputVariance``) and the
+/// bound sup|f| <= sqrt(C / lambda_min(Θ(X, X))) ||y||_2 beside the largest |f| seen (``OutputBound``).
 enum InfiniteWidthRun {
     static func execute<Scalar>(_ run: ExperimentPlan.Run, data: ExperimentData<Scalar>, folder: String,
                                 progress: ProgressReporter) throws -> RunRecord {
@@ -13,20 +15,40 @@ enum InfiniteWidthRun {
             try regression.predict($0.converted(to: Double.self)).converted(to: Scalar.self)
         }
         // Θ(x*, X) for a batch costs N x batch kernel entries: smaller batches keep memory bounded.
-        let table = try ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed,
+        var table = try ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed,
                                                          batchRows: 2048, evaluate)
+        // A second pass along the same rays: the variance over initialisations (max over directions
+        // per lambda), and Θ(x, x) for the bound's C. It costs one more cross kernel, as the first pass.
+        let outputVariance = try InfiniteWidthOutputVariance(regression)
+        var supremumOfNTKDiagonal = 0.0
+        let variances = try ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed,
+                                                             batchRows: 2048) { (batch: Tensor<Scalar>) in
+            let evaluation = try outputVariance.evaluate(batch.converted(to: Double.self))
+            supremumOfNTKDiagonal = max(supremumOfNTKDiagonal, evaluation.ntkDiagonal.scalars.max() ?? 0)
+            return evaluation.variance.converted(to: Scalar.self)
+        }
+        for index in table.points.indices { table.points[index].variance = variances.points[index].maxAbs }
+        let targets = data.train.targets.converted(to: Double.self)
+        let (bound, smallestEigenvalue) = try outputVariance.outputBound(supremumOfNTKDiagonal: supremumOfNTKDiagonal, targets: targets)
+        let outputBound = OutputBound(bound: bound, observedMaximum: table.maxAbs.max() ?? .nan,
+                                      supremumOfNTKDiagonal: supremumOfNTKDiagonal, smallestEigenvalue: smallestEigenvalue,
+                                      targetNorm: targets.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot())
         let trainPredictions = try evaluate(data.train.inputs)
         let trainLoss = (trainPredictions - data.train.targets).map { $0 * $0 }.mean()
         let metrics = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                  threads: BLASRuntime.threadCount, wallTimeSeconds: monotonicSeconds() - start, lossCurve: [],
                                  finalTrainLoss: Double(trainLoss), epochsRun: 0, extrapolation: table,
-                                 infiniteWidth: InfiniteWidthFit(kernel: "ntk", jitter: regression.regression.jitter))
+                                 infiniteWidth: InfiniteWidthFit(kernel: "ntk", jitter: regression.regression.jitter, outputBound: outputBound))
         var record = try RunRecord.measuring(metrics, config: config, data: data, evaluate)
         let failure = ResultCheck.problem(in: record, initialLoss: nil, learningRate: nil, data: data)
         record.metrics.failure = failure?.description
         try record.write(folder: folder)
         if let failure { throw failure }
         progress.message("\(ExperimentRunner.identifier(run)): infinite width, kernel regression on \(data.train.count) points (jitter \(regression.regression.jitter))")
+        progress.message("\(ExperimentRunner.identifier(run)): max |f| over the rays \(compact(outputBound.observedMaximum, digits: 4)) "
+                         + "<= bound sqrt(C / lambda_min) ||y|| = \(compact(bound, digits: 4)) (C = sup Θ(x,x) over the rays = "
+                         + "\(compact(supremumOfNTKDiagonal, digits: 4)), lambda_min(Θ(X,X)) = \(compact(smallestEigenvalue, digits: 4)), "
+                         + "||y|| = \(compact(outputBound.targetNorm, digits: 4)))")
         return record
     }
 }

@@ -1,0 +1,156 @@
+/// Why a run's training ended, as `phase.csv` spells it.
+public enum StopReason: String, Sendable, CaseIterable {
+    /// Every configured epoch ran.
+    case completed
+    /// `training.targetLoss` was reached before the last epoch.
+    case targetLoss = "target_loss"
+    /// The loss became non-finite or exploded (`metrics-partial.json`, no measurements after training).
+    case diverged
+    /// Training ended but the results are unusable (``UnusableResultsError``: a loss 1e10 times its start, NaN rays).
+    case failed
+    /// A `width: "infinite"` run: kernel regression, no training.
+    case notTrained = "not_trained"
+    // Branch `drift` adds `training.earlyStop`; the lead adds `case earlyStop = "early_stop"` and its test below.
+
+    public init(_ metrics: RunMetrics) {
+        if metrics.divergence != nil {
+            self = .diverged
+        } else if metrics.failure != nil {
+            self = .failed
+        } else if metrics.infiniteWidth != nil {
+            self = .notTrained
+        } else if metrics.stoppedEarly == true {
+            self = .targetLoss
+        } else {
+            self = .completed
+        }
+    }
+}
+
+/// One run of a grid sweep (a variant on a cell, on a seed) with what its folder recorded.
+public struct PhaseRow: Sendable {
+    public var run: ExperimentPlan.Run
+    /// From `metrics.json`, or `metrics-partial.json` for a run that diverged.
+    public var metrics: RunMetrics
+    public var stopReason: StopReason { StopReason(metrics) }
+}
+
+/// A column of `phase.csv` computed from a row: adding a column is one entry in
+/// ``PhaseTable/metricColumns``. Numeric columns also get a heatmap `phase-<name>.svg`.
+public struct PhaseColumn: Sendable {
+    public let name: String
+    /// The value as a number (nil for a text column); NaN where the run has none.
+    public let number: (@Sendable (PhaseRow) -> Double)?
+    /// The value as text (a text column).
+    public let text: (@Sendable (PhaseRow) -> String)?
+
+    public static func number(_ name: String, _ value: @escaping @Sendable (PhaseRow) -> Double) -> PhaseColumn {
+        PhaseColumn(name: name, number: value, text: nil)
+    }
+
+    public static func text(_ name: String, _ value: @escaping @Sendable (PhaseRow) -> String) -> PhaseColumn {
+        PhaseColumn(name: name, number: nil, text: value)
+    }
+
+    func field(_ row: PhaseRow) -> String {
+        if let number { return csvNumber(number(row)) }
+        return csvField(text?(row) ?? "")
+    }
+}
+
+/// The phase table of a grid sweep: `phase.csv`, one row per cell and seed (with variants, per
+/// variant too), in plan order: `variant` (with variants), one column per grid axis (named by its
+/// dotted path, the value as written in the config), `seed`, then the end metrics of
+/// ``metricColumns``; and a heatmap `phase-<metric>.svg` of every numeric metric (``PhaseHeatmap``).
+public struct PhaseTable: Sendable {
+    public let grid: GridSweep
+    public var rows: [PhaseRow]
+    public let hasVariants: Bool
+
+    /// The end metrics, after the grid values and the seed. One line per column.
+    public static let metricColumns: [PhaseColumn] = [
+        // The least training loss recorded (the loss curve and the final loss), as the paper's "minimal loss".
+        .number("min_loss") { row in
+            (row.metrics.lossCurve.map(\.loss) + [row.metrics.finalTrainLoss]).filter(\.isFinite).min() ?? .nan
+        },
+        .number("final_loss") { $0.metrics.finalTrainLoss },
+        // Epochs run; with full-batch training (the paper's) also the gradient steps.
+        .number("epochs") { Double($0.metrics.epochsRun) },
+        .text("stop_reason") { $0.stopReason.rawValue },
+        // NaN for a diverged run, which is never measured.
+        .number("growth_exponent") { $0.metrics.extrapolation.points.isEmpty ? .nan : $0.metrics.extrapolation.growthExponent },
+        // TO WIRE (branch `analytic`): `chi_1` from the mean-field API for the row's config, and
+        //   `phase` (text: "ordered" for chi_1 < 1, "critical" at 1 within a tolerance, "chaotic" above).
+        // TO WIRE (branch `drift`): `dispersion_ratio` (R, mean over probe points) and `kernel_change`
+        //   (the end value of ||Theta_t - Theta_0||_F / ||Theta_0||_F), both from RunMetrics.
+    ]
+
+    /// Every column: the cell's coordinates, then ``metricColumns``.
+    public var columns: [PhaseColumn] {
+        var columns: [PhaseColumn] = []
+        if hasVariants { columns.append(.text("variant") { $0.run.variantName ?? "" }) }
+        for (position, axis) in grid.axes.enumerated() {
+            columns.append(.text(axis.path) { row in
+                guard let cell = row.run.cell else { return "" }
+                return PhaseTable.valueText(axis.values[cell.valueIndices[position]])
+            })
+        }
+        columns.append(.text("seed") { "\($0.run.seed)" })
+        return columns + PhaseTable.metricColumns
+    }
+
+    /// A grid value in a CSV field: a string as it is, anything else as its JSON text.
+    static func valueText(_ value: JSONValue) -> String {
+        if case .string(let text) = value { return text }
+        return value.rendered(style: .compact)
+    }
+
+    /// `phase.csv`'s text.
+    public var csv: String {
+        let columns = self.columns
+        let lines = [columns.map { csvField($0.name) }.joined(separator: ",")]
+            + rows.map { row in columns.map { $0.field(row) }.joined(separator: ",") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The rows of `runs` whose folder holds `metrics.json` or, for a diverged run, `metrics-partial.json`;
+    /// a run with neither (its process was killed) is left out, and listed in the returned `missing`.
+    /// - Parameter folder: where each run's files are.
+    public static func load(_ plan: ExperimentPlan, runs: [ExperimentPlan.Run],
+                            folder: (ExperimentPlan.Run) -> String?) throws -> (table: PhaseTable, missing: [String]) {
+        guard let grid = plan.grid else { preconditionFailure("PhaseTable.load: the plan has no grid") }
+        var rows: [PhaseRow] = []
+        var missing: [String] = []
+        for run in runs {
+            guard let metrics = try folder(run).flatMap(loadMetrics) else {
+                missing.append(ExperimentRunner.identifier(run))
+                continue
+            }
+            rows.append(PhaseRow(run: run, metrics: metrics))
+        }
+        return (PhaseTable(grid: grid, rows: rows, hasVariants: !plan.variants.isEmpty), missing)
+    }
+
+    /// A run folder's `metrics.json`, else its `metrics-partial.json`; nil when it has neither.
+    static func loadMetrics(folder: String) throws -> RunMetrics? {
+        for name in ["metrics.json", "metrics-partial.json"] where FileSystem.exists(folder + "/" + name) {
+            let path = folder + "/" + name
+            guard let metrics = RunMetrics(json: try JSONValue.parse(AtomicFile.readText(path), source: path)) else {
+                throw FormatError(path: path, problem: "not a FiniteWidth metrics file")
+            }
+            return metrics
+        }
+        return nil
+    }
+
+    /// Writes `phase.csv` and the heatmaps into `folder`.
+    /// - Parameter curve: the line to draw over each panel (the chi_1 = 1 line), in the axes' own
+    ///   values; nil draws none.
+    public func write(to folder: String, curve: PhaseHeatmap.CurveSource? = nil) throws {
+        try AtomicFile.write(csv, to: folder + "/phase.csv")
+        guard !rows.isEmpty else { return }
+        for column in PhaseTable.metricColumns where column.number != nil {
+            try heatmap(of: column, curve: curve).write(to: folder + "/phase-\(fileSafe(column.name)).svg")
+        }
+    }
+}
