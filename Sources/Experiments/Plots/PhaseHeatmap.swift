@@ -208,7 +208,7 @@ extension PhaseTable {
             }
             let (y, x) = (yAxis.map { cell.valueIndices[$0] } ?? 0, cell.valueIndices[xAxis])
             sums[key]!.values[y][x].append(number(row))
-            if row.stopReason == .diverged { sums[key]!.diverged[y][x] = true }
+            if row.outcome == .diverged { sums[key]!.diverged[y][x] = true }
         }
         func coordinates(_ axis: Int?) -> [Double]? {
             guard let axis else { return [0] }

@@ -1,28 +1,33 @@
-/// Why a run's training ended, as `phase.csv` spells it.
-public enum StopReason: String, Sendable, CaseIterable {
+/// How a run ended, as `phase.csv` spells it: how training stopped (``StopReason``), or that it did not train or its results failed.
+public enum RunOutcome: String, Sendable, CaseIterable {
     /// Every configured epoch ran.
     case completed
     /// `training.targetLoss` was reached before the last epoch.
     case targetLoss = "target_loss"
+    /// The loss stopped falling (`training.earlyStop`).
+    case earlyStop = "early_stop"
     /// The loss became non-finite or exploded (`metrics-partial.json`, no measurements after training).
     case diverged
     /// Training ended but the results are unusable (``UnusableResultsError``: a loss 1e10 times its start, NaN rays).
     case failed
     /// A `width: "infinite"` run: kernel regression, no training.
     case notTrained = "not_trained"
-    // Branch `drift` adds `training.earlyStop`; the lead adds `case earlyStop = "early_stop"` and its test below.
 
     public init(_ metrics: RunMetrics) {
-        if metrics.divergence != nil {
+        if metrics.divergence != nil || metrics.stopReason == .diverged {
             self = .diverged
         } else if metrics.failure != nil {
             self = .failed
         } else if metrics.infiniteWidth != nil {
             self = .notTrained
-        } else if metrics.stoppedEarly == true {
-            self = .targetLoss
         } else {
-            self = .completed
+            switch metrics.stopReason {
+            case .earlyStop: self = .earlyStop
+            case .targetLoss: self = .targetLoss
+            // Metrics written before `stopReason` existed say only whether training stopped early.
+            case nil where metrics.stoppedEarly == true: self = .targetLoss
+            default: self = .completed
+            }
         }
     }
 }
@@ -32,7 +37,7 @@ public struct PhaseRow: Sendable {
     public var run: ExperimentPlan.Run
     /// From `metrics.json`, or `metrics-partial.json` for a run that diverged.
     public var metrics: RunMetrics
-    public var stopReason: StopReason { StopReason(metrics) }
+    public var outcome: RunOutcome { RunOutcome(metrics) }
 }
 
 /// A column of `phase.csv` computed from a row: adding a column is one entry in
@@ -71,18 +76,21 @@ public struct PhaseTable: Sendable {
     public static let metricColumns: [PhaseColumn] = [
         // The least training loss recorded (the loss curve and the final loss), as the paper's "minimal loss".
         .number("min_loss") { row in
-            (row.metrics.lossCurve.map(\.loss) + [row.metrics.finalTrainLoss]).filter(\.isFinite).min() ?? .nan
+            row.metrics.minimumTrainLoss
+                ?? (row.metrics.lossCurve.map(\.loss) + [row.metrics.finalTrainLoss]).filter(\.isFinite).min() ?? .nan
         },
         .number("final_loss") { $0.metrics.finalTrainLoss },
         // Epochs run; with full-batch training (the paper's) also the gradient steps.
         .number("epochs") { Double($0.metrics.epochsRun) },
-        .text("stop_reason") { $0.stopReason.rawValue },
+        .text("stop_reason") { $0.outcome.rawValue },
         // NaN for a diverged run, which is never measured.
         .number("growth_exponent") { $0.metrics.extrapolation.points.isEmpty ? .nan : $0.metrics.extrapolation.growthExponent },
         // TO WIRE (branch `analytic`): `chi_1` from the mean-field API for the row's config, and
         //   `phase` (text: "ordered" for chi_1 < 1, "critical" at 1 within a tolerance, "chaotic" above).
-        // TO WIRE (branch `drift`): `dispersion_ratio` (R, mean over probe points) and `kernel_change`
-        //   (the end value of ||Theta_t - Theta_0||_F / ||Theta_0||_F), both from RunMetrics.
+        // R = E[Theta_0(x,x)^2] / E[Theta_0(x,x)]^2 over initialisations, mean over probe points.
+        .number("dispersion_ratio") { $0.metrics.kernelDispersion?.meanRatio ?? .nan },
+        // ||Theta_end - Theta_0||_F / ||Theta_0||_F on the probe points.
+        .number("kernel_change") { $0.metrics.kernelDrift?.final.kernelChange ?? .nan },
     ]
 
     /// Every column: the cell's coordinates, then ``metricColumns``.
