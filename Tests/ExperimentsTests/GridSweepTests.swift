@@ -41,6 +41,8 @@ import TestSupport
         #expect(sweep.runs.map(\.config.model.activation) == [.tanh, .tanh, .relu, .relu])
         #expect(sweep.runs.map(\.config.model.weightStd) == [1.0, 2.0, 1.0, 2.0])
         #expect(sweep.runs.map(\.variantName) == ["tanh", "tanh", "relu", "relu"])
+        let reloaded = try plan(sweep.resolvedJSON.rendered(style: .pretty))
+        #expect(reloaded.runs.map(\.config) == sweep.runs.map(\.config) && reloaded.runs.map(\.variant) == sweep.runs.map(\.variant))
     }
 
     /// Loading the resolved config.json gives the same runs.

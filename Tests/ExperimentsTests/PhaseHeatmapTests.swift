@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 @testable import Experiments
 import TestSupport
@@ -59,5 +60,71 @@ import TestSupport
         // Descending axes too.
         #expect(abs(PhaseHeatmap.position(15, among: [20, 10, 3])! - 1.0) < 1e-12)
         #expect(PhaseHeatmap.position(.nan, among: values) == nil)
+    }
+}
+
+/// phase.csv's rows and the heatmap's cells from synthetic run metrics: grid order, seeds averaged,
+/// any diverged seed crosses the cell, a third axis makes panels, and a curve source is asked once
+/// per panel with the panel's axes and config.
+@Suite struct PhaseTableTests {
+    static func metrics(_ run: ExperimentPlan.Run, loss: Double, diverged: Bool = false, stoppedEarly: Bool = false) -> RunMetrics {
+        RunMetrics(name: "p", variant: run.variant, seed: run.seed, precision: .float64, threads: 1, wallTimeSeconds: 0,
+                   lossCurve: [LossRecord(epoch: 0, loss: 1000), LossRecord(epoch: 5, loss: loss)], finalTrainLoss: diverged ? .infinity : loss,
+                   epochsRun: diverged ? 3 : 5, extrapolation: ExtrapolationTable(points: []), stoppedEarly: diverged ? nil : stoppedEarly,
+                   divergence: diverged ? "training diverged" : nil)
+    }
+
+    @Test func rowsCellsPanelsAndCurveRequests() throws {
+        let sweep = try plan(#"""
+        {"model": {"weightInit": "normal", "weightStd": 1.0, "width": 8}, "seeds": [0, 1],
+         "grid": {"model.hiddenLayers": [2, 4], "model.weightStd": [1.0, 2.0, 3.0], "model.biasStd": [0.1, 1.0]}}
+        """#)
+        let runs = sweep.runs
+        #expect(runs.count == 24)
+        // Loss: 100 * hiddenLayers + 10 * weightStd + biasStd, plus the seed; the last cell's seed 1 diverges.
+        let rows = runs.enumerated().map { index, run in
+            let model = run.config.model
+            let loss = 100 * Double(model.hiddenLayers) + 10 * model.weightStd! + model.biasStd! + Double(run.seed)
+            return PhaseRow(run: run, metrics: Self.metrics(run, loss: loss, diverged: index == 23, stoppedEarly: index == 0))
+        }
+        let table = PhaseTable(grid: sweep.grid!, rows: rows, hasVariants: false)
+        let lines = table.csv.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "model.hiddenLayers,model.weightStd,model.biasStd,seed,min_loss,final_loss,epochs,stop_reason,growth_exponent")
+        #expect(lines[1] == "2,1.0,0.1,0,210.1,210.1,5,target_loss,nan")
+        #expect(lines[2] == "2,1.0,0.1,1,211.1,211.1,5,completed,nan")
+        // Diverged: the least loss recorded before the blow-up.
+        #expect(lines[24] == "4,3.0,1.0,1,432,inf,3,diverged,nan")
+
+        let finalLoss = PhaseTable.metricColumns.first { $0.name == "final_loss" }!
+        let requests = Mutex<[PhaseHeatmap.CurveRequest]>([])
+        let map = table.heatmap(of: finalLoss) { request in
+            requests.withLock { $0.append(request) }
+            return [(x: 1.5, y: 2), (x: 2.5, y: 4)]
+        }
+        #expect(map.xLabels == ["1.0", "2.0", "3.0"] && map.yLabels == ["2", "4"])
+        #expect(map.panels.map(\.title) == ["biasStd = 0.1", "biasStd = 1.0"])
+        // Mean over the two seeds: loss + 0.5; the diverged seed's infinity is left out of the mean.
+        #expect(map.panels[0].values == [[210.6, 220.6, 230.6], [410.6, 420.6, 430.6]])
+        #expect(map.panels[1].values[1][2] == 431)
+        #expect(map.panels[1].diverged[1][2] && map.panels[1].diverged.flatMap { $0 }.filter { $0 }.count == 1)
+        let asked = requests.withLock { $0 }
+        #expect(asked.count == 2)
+        #expect(asked.map(\.xAxis) == ["model.weightStd", "model.weightStd"] && asked.map(\.yAxis) == ["model.hiddenLayers", "model.hiddenLayers"])
+        #expect(asked.map(\.config.model.biasStd) == [0.1, 1.0])
+        #expect(asked[0].xValues == [1, 2, 3] && asked[0].yValues == [2, 4])
+        #expect(map.panels.allSatisfy { $0.curve.count == 2 })
+    }
+
+    @Test func stopReasons() {
+        let run = ExperimentPlan.Run(variant: nil, seed: 0, config: ExperimentConfig(name: "x"))
+        #expect(StopReason(Self.metrics(run, loss: 1)) == .completed)
+        #expect(StopReason(Self.metrics(run, loss: 1, stoppedEarly: true)) == .targetLoss)
+        #expect(StopReason(Self.metrics(run, loss: 1, diverged: true)) == .diverged)
+        var failed = Self.metrics(run, loss: 1)
+        failed.failure = "unusable"
+        #expect(StopReason(failed) == .failed)
+        var infinite = Self.metrics(run, loss: 1)
+        infinite.infiniteWidth = InfiniteWidthFit(jitter: 0)
+        #expect(StopReason(infinite) == .notTrained)
     }
 }

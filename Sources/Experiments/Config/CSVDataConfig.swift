@@ -13,9 +13,12 @@ public struct CSVDataConfig: Sendable, Equatable {
     public var split: CovariateShiftSplit?
     /// Where to get the file when it is not there (a data set too large or not ours to ship).
     public var source: String?
+    /// Use only the file's first rows (before any split); nil uses them all.
+    public var firstRows: Int?
 
     public init(path: String, features: [String], target: String, standardize: Bool = CSVDataConfig.defaultStandardize,
-                split: CovariateShiftSplit? = nil, source: String? = nil) {
+                split: CovariateShiftSplit? = nil, source: String? = nil, firstRows: Int? = nil) {
+        self.firstRows = firstRows
         self.path = path
         self.features = features
         self.target = target
@@ -47,7 +50,8 @@ public struct CovariateShiftSplit: Sendable, Equatable {
 
 extension CSVDataConfig {
     /// The CSV keys of a `data` object (the caller reports leftovers); `path`, `features` and
-    /// `target` are required.
+    /// `target` are required. `features` is a list of names, or `{"prefix": "p", "from": 0, "to": 63}`
+    /// for the numbered columns `p0` ... `p63` (written out as a list in the resolved config).
     static func decode(_ object: ConfigObject) -> CSVDataConfig {
         var config = CSVDataConfig(path: "", features: [], target: "")
         if let path = object.take("path") {
@@ -56,7 +60,11 @@ extension CSVDataConfig {
             object.context.report(object.path.appending("path"), "missing; csv data needs the file's path, e.g. \"data/diabetes.csv\"")
         }
         if let features = object.take("features") {
-            config.features = decodeColumnNames(features)
+            if case .object = features.value, let range = features.object() {
+                config.features = decodeNumberedColumns(range)
+            } else {
+                config.features = decodeColumnNames(features)
+            }
         } else {
             object.context.report(object.path.appending("features"), "missing; csv data needs a list of feature column names")
         }
@@ -70,10 +78,32 @@ extension CSVDataConfig {
         }
         config.standardize = object.value("standardize", default: defaultStandardize) { $0.bool() }
         config.source = object.take("source")?.nonEmptyString()
+        config.firstRows = object.take("firstRows").flatMap { $0.integer("a positive integer", in: 1...largestSize) }
         if let split = object.take("split")?.object() {
             config.split = CovariateShiftSplit.decode(split)
         }
         return config
+    }
+
+    /// `{"prefix": "p", "from": 0, "to": 63}`: the names `p0`, `p1`, ..., `p63`.
+    static func decodeNumberedColumns(_ range: ConfigObject) -> [String] {
+        let prefix = range.take("prefix").flatMap { $0.string() }
+        let from = range.take("from").flatMap { $0.integer("a whole number from 0", in: 0...largestSize) }
+        let to = range.take("to").flatMap { $0.integer("a whole number from 0", in: 0...largestSize) }
+        for key in ["prefix", "from", "to"] where !range.has(key) {
+            range.context.report(range.path.appending(key), "missing; numbered columns need \"prefix\", \"from\" and \"to\", e.g. {\"prefix\": \"p\", \"from\": 0, \"to\": 63}")
+        }
+        range.finish(known: ["prefix", "from", "to"])
+        guard let prefix, let from, let to else { return [] }
+        guard from <= to else {
+            range.context.report(range.path.appending("to"), "expected a number at least \"from\" (\(from)), found \(to)")
+            return []
+        }
+        guard to - from < 1_000_000 else {
+            range.context.report(range.path, "expected at most 1000000 columns, found \(to - from + 1)")
+            return []
+        }
+        return (from...to).map { prefix + String($0) }
     }
 
     /// A non-empty list of distinct, non-empty column names.
@@ -137,6 +167,7 @@ extension CSVDataConfig {
             ])))
         }
         if let source { members.append(JSONMember("source", .string(source))) }
+        if let firstRows { members.append(JSONMember("firstRows", .number(firstRows))) }
         return .object(members)
     }
 }

@@ -61,7 +61,7 @@ public struct Interval: Sendable, Equatable {
 
 extension DataConfig {
     static let syntheticKeys = ["kind", "target", "inputDim", "trainSize", "domain"]
-    static let csvKeys = ["kind", "path", "features", "target", "standardize", "split", "source"]
+    static let csvKeys = ["kind", "path", "features", "target", "standardize", "split", "source", "firstRows"]
 
     static func decode(_ object: ConfigObject?, context: DecodingContext) -> DataConfig {
         guard let object else { return .synthetic(SyntheticDataConfig()) }

@@ -21,7 +21,14 @@ extension CSVDataConfig {
         let targetColumn = try table.columnIndex(named: target, requestedBy: "data.target")
         let targets = try table.numbers(inColumn: targetColumn)
         columnIndices.append(targetColumn)
-        let rows = (0..<table.rows.count).map { row in featureColumns.map { $0[row] } }
+        var rowCount = table.rows.count
+        if let firstRows {
+            guard firstRows <= rowCount else {
+                throw CSVError(file: table.file, problem: "has \(rowCount) data rows, but data.firstRows asks for the first \(firstRows)")
+            }
+            rowCount = firstRows
+        }
+        let rows = (0..<rowCount).map { row in featureColumns.map { $0[row] } }
 
         var trainRows = Array(0..<rows.count)
         var validationRows: [Int] = []

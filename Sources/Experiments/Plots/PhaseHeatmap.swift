@@ -85,17 +85,26 @@ public struct PhaseHeatmap: Sendable {
         let shown = panels.flatMap { $0.values.flatMap { $0 } }.filter(\.isFinite).map(colorValue)
         let (low, high) = widenedIfEqual(shown.min() ?? 0, shown.max() ?? 1)
 
-        let cellWidth = max(26.0, min(60.0, 300.0 / Double(xLabels.count)))
-        let cellHeight = max(20.0, min(50.0, 260.0 / Double(yLabels.count)))
+        let cellWidth = min(80.0, max(26.0, 300.0 / Double(xLabels.count)))
+        let cellHeight = min(60.0, max(20.0, 260.0 / Double(yLabels.count)))
         let (panelWidth, panelHeight) = (cellWidth * Double(xLabels.count), cellHeight * Double(yLabels.count))
         let columnsOfPanels = min(panels.count, PhaseHeatmap.panelsPerRow)
         let rowsOfPanels = (panels.count + PhaseHeatmap.panelsPerRow - 1) / PhaseHeatmap.panelsPerRow
         let (marginLeft, gapX, gapY, top) = (90.0, 100.0, 95.0, 80.0)
-        let figureWidth = marginLeft + Double(columnsOfPanels) * panelWidth + Double(columnsOfPanels - 1) * gapX + 140
+        let divergedCount = panels.reduce(0) { $0 + $1.diverged.flatMap { $0 }.filter { $0 }.count }
+        var notes: [String] = []
+        notes.append(logarithmic ? "colour: log2 scale (the values span more than two decades)" : "colour: linear scale")
+        if divergedCount > 0 { notes.append("\u{00D7}: diverged (\(divergedCount) \(divergedCount == 1 ? "cell" : "cells"))") }
+        let grey = panels.flatMap { $0.values.flatMap { $0 } }.filter { !$0.isFinite }.count
+        if grey > 0 { notes.append("grey: \(grey) NaN or infinite") }
+        if xCoordinates != nil && panels.contains(where: { !$0.curve.isEmpty }) { notes.append("dashed red: \(curveLabel)") }
+        let note = notes.joined(separator: "; ") + "."
+        // Wide enough for the panels and colour bar, the title and the note.
+        let figureWidth = max(marginLeft + Double(columnsOfPanels) * panelWidth + Double(columnsOfPanels - 1) * gapX + 140,
+                              estimatedTextWidth(title, size: 16) + 40, marginLeft + estimatedTextWidth(note, size: 11) + 20)
         let figureHeight = top + Double(rowsOfPanels) * panelHeight + Double(rowsOfPanels - 1) * gapY + 110
 
         var svg = SVGWriter(width: figureWidth, height: figureHeight)
-        let divergedCount = panels.reduce(0) { $0 + $1.diverged.flatMap { $0 }.filter { $0 }.count }
         svg.comment("panels: \(panels.count), cells per panel: \(yLabels.count) x \(xLabels.count), diverged: \(divergedCount), "
                     + "scale: \(logarithmic ? "log2" : "linear")")
         svg.text(title, x: figureWidth / 2, y: 26, size: 16, anchor: "middle", weight: "bold")
@@ -141,13 +150,7 @@ public struct PhaseHeatmap: Sendable {
             : AxisScale.linear(covering: [low, high], targetTickCount: 5).ticks
         KernelHeatmap.drawColorBar(&svg, left: barLeft, top: top, bottom: top + panelHeight, low: low, high: high, ticks: ticks,
                                    label: metric)
-        var notes: [String] = []
-        notes.append(logarithmic ? "colour: log2 scale (the values span more than two decades)" : "colour: linear scale")
-        if divergedCount > 0 { notes.append("\u{00D7}: diverged (\(divergedCount) \(divergedCount == 1 ? "cell" : "cells"))") }
-        let grey = panels.flatMap { $0.values.flatMap { $0 } }.filter { !$0.isFinite }.count
-        if grey > 0 { notes.append("grey: \(grey) NaN or infinite") }
-        if xCoordinates != nil && panels.contains(where: { !$0.curve.isEmpty }) { notes.append("dashed red: \(curveLabel)") }
-        svg.text(notes.joined(separator: "; ") + ".", x: marginLeft, y: figureHeight - 16, size: 11, fill: "#444444")
+        svg.text(note, x: marginLeft, y: figureHeight - 16, size: 11, fill: "#444444")
         return svg.rendered(title: title)
     }
 
@@ -171,8 +174,10 @@ public struct PhaseHeatmap: Sendable {
     static func powerOfTwoTicks(low: Double, high: Double) -> [AxisTick] {
         let (first, last) = (Int(low.rounded(.up)), Int(high.rounded(.down)))
         guard first <= last else { return [] }
-        let step = max(1, (last - first + 5) / 6)
-        return stride(from: first, through: last, by: step).map { exponent in
+        // A round step (1, 2, 5, 10, 20, ...) giving at most six ticks.
+        let step = [1, 2, 5, 10, 20, 50, 100, 200, 500].first { (last - first) / $0 < 6 } ?? 1000
+        let firstTick = Int((Double(first) / Double(step)).rounded(.up)) * step
+        return stride(from: firstTick, through: last, by: step).map { exponent in
             let sign = exponent < 0 ? "\u{2212}" : ""
             return AxisTick(value: Double(exponent), label: "2<tspan dy=\"-0.5em\" font-size=\"75%\">\(sign)\(abs(exponent))</tspan>",
                             isMajor: true)

@@ -109,7 +109,9 @@ public struct ExperimentReport: Sendable {
     /// The table for the terminal: one line per variant.
     public var terminalText: String {
         let hasR2 = records.contains { $0.metrics.rSquared.test != nil }
-        var header = pad("variant", 22) + pad("seeds", 7) + pad("growth exponent", 34) + pad("train loss", 12)
+        // Grid cells' names run long: the column fits the longest.
+        let nameWidth = max(22, (variantOrder.map(\.count).max() ?? 0) + 2)
+        var header = pad("variant", nameWidth) + pad("seeds", 7) + pad("growth exponent", 34) + pad("train loss", 12)
         if hasR2 { header += pad("R² train", 10) + pad("R² val", 10) + pad("R² test", 10) }
         var lines = [header]
         for variant in variantOrder {
@@ -118,7 +120,7 @@ public struct ExperimentReport: Sendable {
             var exponentText = compact(exponent.mean, digits: 3)
             if runs.count > 1 { exponentText += " ± " + compact((exponent.upper - exponent.lower) / 2, digits: 2) }
             exponentText += " (" + ExtrapolationTable.verdict(exponent.mean) + ")"
-            var line = pad(variant, 22) + pad("\(runs.count)", 7) + pad(exponentText, 34)
+            var line = pad(variant, nameWidth) + pad("\(runs.count)", 7) + pad(exponentText, 34)
                 + pad(compact(mean(runs.map(\.metrics.finalTrainLoss)), digits: 3), 12)
             if hasR2 {
                 for split in DataSplit.allCases {
