@@ -83,21 +83,25 @@ import Experiments
     /// In the NTK parameterisation the kernel of a wider network moves less under the same
     /// gradient descent, about as 1/sqrt(width) (Jacot et al. 2018; Lee et al. 2019), as long as
     /// the step is stable (above the critical number the kernel moves until the step fits, at any width).
+    /// On sin(pi (x1 + x2)) at 16 points, seeds 0, 1, 2 as `train` runs them (measured with the
+    /// release build up to width 2048: 0.099, 0.047, 0.020, 0.0063 for widths 32, 128, 512, 2048).
     @Test func kernelChangeFallsAsTheWidthGrows() throws {
-        let (x, y) = Self.data(points: 16, inputs: 2, seed: 11)
         func meanChange(width: Int) throws -> Double {
             var total = 0.0
             for seed in 0..<3 as Range<UInt64> {
+                let data: Dataset<Double> = SyntheticDataConfig(target: .sin, inputDim: 2, trainSize: 16).makeDataset(seed: seed)
                 var description = MLPDescription(inputSize: 2, width: width, hiddenLayers: 2)
                 description.parameterization = .ntk
+                description.weightStandardDeviation = 2.0.squareRoot()
                 description.biasStandardDeviation = 1
-                var generator = Xoshiro256StarStar(seed: seed)
+                var generator = Xoshiro256StarStar(seed: seed, stream: .initialization)
                 let model: Sequential<Double> = description.build(generator: &generator)
-                let stability = try GradientDescentStability.measure(model, inputs: x, learningRate: 0.1)
+                let stability = try GradientDescentStability.measure(model, inputs: data.inputs, learningRate: 0.1)
                 #expect(stability.number < GradientDescentStability.criticalValue, "width \(width): \(stability.number)")
-                let tracker = try KernelDriftTracker(model: model, probeInputs: x, probeTargets: y.scalars, analyticKernel: nil)
-                let trainer = Trainer(model: model, optimizer: SGD(parameters: model.parameters, learningRate: 0.1), inputs: x,
-                                      targets: y, generator: Xoshiro256StarStar(seed: 1))
+                let tracker = try KernelDriftTracker(model: model, probeInputs: data.inputs, probeTargets: data.targets.scalars,
+                                                     analyticKernel: nil)
+                let trainer = Trainer(model: model, optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                                      inputs: data.inputs, targets: data.targets, generator: Xoshiro256StarStar(seed: 1))
                 for _ in 0..<100 { try trainer.runEpoch() }
                 total += try tracker.measure(epoch: 100).kernelChange
             }
