@@ -15,7 +15,7 @@ import TestSupport
                              "prediction.svg", "training-data.csv"]
 
     /// With LayerNorm, and with BatchNorms, whose running statistics the checkpoints must keep.
-    @Test(.timeLimit(.minutes(3)), arguments: [smallRunConfig, smallBatchNormRunConfig])
+    @Test(.timeLimit(.minutes(3)), arguments: [smallRunConfig, smallBatchNormRunConfig, smallKernelRunConfig])
     func killedRunsLeaveWholeFilesAndResumeToTheSameBits(config: String) throws {
         try withTemporaryFolder { folder in
             try AtomicFile.write(config, to: folder + "/small.json")
@@ -55,6 +55,9 @@ import TestSupport
                 let resumedBytes = try #require(contentsOrNil(killed + "/" + name), "\(name) is missing from the resumed run")
                 let referenceBytes = try #require(contentsOrNil(folder + "/reference/" + name), "\(name) is missing from the reference run")
                 #expect(resumedBytes == referenceBytes, "\(name) differs from the uninterrupted run's")
+            }
+            for name in ["kernel.csv", "kernel.svg"] where FileSystem.exists(folder + "/reference/" + name) {
+                #expect(try contentsOrNil(killed + "/" + name) == contentsOrNil(folder + "/reference/" + name), "\(name) differs")
             }
             #expect(try metricsWithoutWallTime(killed + "/metrics.json") == metricsWithoutWallTime(folder + "/reference/metrics.json"))
         }

@@ -198,3 +198,18 @@ struct AddBatchMean: Layer {
         }
     }
 }
+
+/// The diagonal alone, from per-sample squared gradient norms, against the whole kernel's.
+@Suite struct EmpiricalKernelDiagonalTests {
+    @Test(arguments: [false, true])
+    func theDiagonalEqualsTheJacobianKernelsDiagonal(standard: Bool) throws {
+        // LayerNorm with affine parameters adds per-sample gradient rows to the Dense layers' factors.
+        let model = multilayerPerceptron(inputs: 3, width: 10, hiddenLayers: 3, layerNormAfter: [1], activation: .tanh,
+                                         layerNormAffine: true, standard: standard, seed: 7)
+        var generator = Xoshiro256StarStar(seed: 8)
+        let x = Tensor<Double>.randomUniform([9, 3], low: -2, high: 2, using: &generator)
+        let kernel = try model.empiricalTangentKernelFromJacobians(x)
+        let fast = try model.empiricalTangentKernelDiagonal(x)
+        #expect(maxRelativeError(fast, (0..<9).map { kernel[$0, $0] }) < 1e-12)
+    }
+}

@@ -9,7 +9,7 @@ struct RunFolderCheck {
     /// The run as the folder's (or the sweep's) `config.json` describes it.
     let run: ExperimentPlan.Run
     /// metrics.json keys after the always-present ones (R² for CSV data, ...).
-    var resultKeys = ["stoppedEarly", "trainR2"]
+    var resultKeys = ["stoppedEarly", "stopReason", "minimumTrainLoss", "trainR2"]
     /// Relative tolerance when the saved model is measured again in this process.
     var tolerance = 1e-9
 

@@ -100,7 +100,7 @@ enum TinyConfig {
             #expect(result.standardOutput.contains("trainR2") && result.standardOutput.contains("testR2"))
             let plan = try ExperimentPlan.load(path: folder + "/out/config.json")
             var check = RunFolderCheck(run: plan.runs[0])
-            check.resultKeys = ["stoppedEarly", "trainR2", "validationR2", "testR2"]
+            check.resultKeys = ["stoppedEarly", "stopReason", "minimumTrainLoss", "trainR2", "validationR2", "testR2"]
             check.tolerance = 1e-5
             let metrics = try check.check(folder + "/out", alsoThere: ["config.json"])
             #expect(metrics.extra.filter { $0.key.hasSuffix("R2") }.allSatisfy { $0.value.doubleValue?.isFinite ?? false })

@@ -46,9 +46,10 @@ final class RunKernelMeasurement<Scalar: BLASScalar> {
         }
         let analytic = KernelDriftTracker<Scalar>.analyticKernel(model: config.model, probeInputs: probeInputs)
         analyticReason = analytic.reason
+        // kernel.csv is first written by the first measurement after this one: a resumed run reads
+        // the killed run's file before that.
         tracker = try KernelDriftTracker(model: model, probeInputs: probeInputs, probeTargets: probeTargets,
                                          analyticKernel: analytic.kernel)
-        try KernelDriftCSV.write(tracker!.records, to: kernelCSVPath)
     }
 
     /// The loop's observation: a kernel measurement every `every` epochs, `kernel.csv` rewritten
@@ -69,11 +70,12 @@ final class RunKernelMeasurement<Scalar: BLASScalar> {
         try KernelDriftCSV.write(tracker.records, to: kernelCSVPath)
     }
 
-    /// Writes `kernel.svg` and puts the end values into `metrics`.
+    /// Writes `kernel.csv` and `kernel.svg`, and puts the end values into `metrics`.
     func finish(_ metrics: inout RunMetrics) throws {
         metrics.gradientDescentStability = stability
         metrics.kernelDispersion = dispersion
         guard let tracker, let initial = tracker.records.first, let final = tracker.records.last else { return }
+        try KernelDriftCSV.write(tracker.records, to: kernelCSVPath)
         try KernelDriftPlot(records: tracker.records).write(to: folder + "/kernel.svg")
         metrics.kernelDrift = KernelDriftSummary(probePoints: tracker.probeInputs.rows, every: every, initial: initial, final: final,
                                                  analyticKernel: analyticReason)

@@ -17,3 +17,9 @@ let smallRunConfig = """
 /// running statistics are buffers a resume must restore as well.
 let smallBatchNormRunConfig = smallRunConfig.replacingOccurrences(
     of: #""layerNorm": "first""#, with: #""normalization": "batchNorm", "layerNorm": "every", "finalNorm": true"#)
+
+/// The same run measuring its kernel every 20 epochs (the file a resume continues) with an
+/// early stop whose state the checkpoints must keep (its window never runs out in 300 epochs).
+let smallKernelRunConfig = smallRunConfig.replacingOccurrences(
+    of: #""logEvery": 5 }"#, with: #""logEvery": 5, "earlyStop": { "window": 1000 } }"#).replacingOccurrences(
+    of: #""perDecade": 2 },"#, with: #""perDecade": 2 }, "kernel": { "points": 8, "every": 20 },"#)
