@@ -89,11 +89,13 @@ import TestSupport
         }
         let table = PhaseTable(grid: sweep.grid!, rows: rows, hasVariants: false)
         let lines = table.csv.split(separator: "\n").map(String.init)
-        #expect(lines[0] == "model.hiddenLayers,model.weightStd,model.biasStd,seed,min_loss,final_loss,epochs,stop_reason,growth_exponent")
-        #expect(lines[1] == "2,1.0,0.1,0,210.1,210.1,5,target_loss,nan")
-        #expect(lines[2] == "2,1.0,0.1,1,211.1,211.1,5,completed,nan")
+        #expect(lines[0] == "model.hiddenLayers,model.weightStd,model.biasStd,seed,min_loss,final_loss,epochs,stop_reason,growth_exponent,"
+              + "chi_1,phase,dispersion_ratio,kernel_change")
+        // ReLU: chi_1 = sigma_w^2 / 2 whatever sigma_b.
+        #expect(lines[1] == "2,1.0,0.1,0,210.1,210.1,5,target_loss,nan,0.5,ordered,nan,nan")
+        #expect(lines[2] == "2,1.0,0.1,1,211.1,211.1,5,completed,nan,0.5,ordered,nan,nan")
         // Diverged: the least loss recorded before the blow-up.
-        #expect(lines[24] == "4,3.0,1.0,1,432,inf,3,diverged,nan")
+        #expect(lines[24] == "4,3.0,1.0,1,432,inf,3,diverged,nan,4.5,chaotic,nan,nan")
 
         let finalLoss = PhaseTable.metricColumns.first { $0.name == "final_loss" }!
         let requests = Mutex<[PhaseHeatmap.CurveRequest]>([])
@@ -115,16 +117,45 @@ import TestSupport
         #expect(map.panels.allSatisfy { $0.curve.count == 2 })
     }
 
-    @Test func stopReasons() {
+    @Test func outcomes() {
         let run = ExperimentPlan.Run(variant: nil, seed: 0, config: ExperimentConfig(name: "x"))
-        #expect(StopReason(Self.metrics(run, loss: 1)) == .completed)
-        #expect(StopReason(Self.metrics(run, loss: 1, stoppedEarly: true)) == .targetLoss)
-        #expect(StopReason(Self.metrics(run, loss: 1, diverged: true)) == .diverged)
+        #expect(RunOutcome(Self.metrics(run, loss: 1)) == .completed)
+        #expect(RunOutcome(Self.metrics(run, loss: 1, stoppedEarly: true)) == .targetLoss)
+        #expect(RunOutcome(Self.metrics(run, loss: 1, diverged: true)) == .diverged)
+        var earlyStop = Self.metrics(run, loss: 1, stoppedEarly: true)
+        earlyStop.stopReason = .earlyStop
+        #expect(RunOutcome(earlyStop) == .earlyStop)
+        var divergedAtTheEnd = Self.metrics(run, loss: 1)
+        divergedAtTheEnd.stopReason = .diverged
+        #expect(RunOutcome(divergedAtTheEnd) == .diverged)
         var failed = Self.metrics(run, loss: 1)
         failed.failure = "unusable"
-        #expect(StopReason(failed) == .failed)
+        #expect(RunOutcome(failed) == .failed)
         var infinite = Self.metrics(run, loss: 1)
         infinite.infiniteWidth = InfiniteWidthFit(jitter: 0)
-        #expect(StopReason(infinite) == .notTrained)
+        #expect(RunOutcome(infinite) == .notTrained)
+    }
+
+    /// The chi_1 = 1 line: against sigma_b on y it follows sqrt(critical sigma_w^2(sigma_b^2)) (tanh at
+    /// sigma_b^2 = 1: 3.443, the value); against depth it is vertical at the panel's sigma_b.
+    @Test func edgeOfChaosLine() throws {
+        var config = ExperimentConfig(name: "x")
+        config.model.activation = .tanh
+        config.model.weightInit = .normal
+        config.model.biasInit = .normal
+        config.model.biasStd = 1
+        let byBias = try #require(PhaseTable.edgeOfChaos(.init(xAxis: "model.weightStd", yAxis: "model.biasStd",
+                                                                xValues: [1, 2], yValues: [0.5, 1], config: config)))
+        #expect(byBias.count == 33 && byBias.first!.y == 0.5 && byBias.last!.y == 1)
+        #expect(abs(byBias.last!.x * byBias.last!.x - 3.443) < 1e-3)
+        let byDepth = try #require(PhaseTable.edgeOfChaos(.init(xAxis: "model.weightStd", yAxis: "model.hiddenLayers",
+                                                                 xValues: [1, 2], yValues: [5, 40], config: config)))
+        #expect(byDepth.count == 2 && byDepth[0].x == byDepth[1].x && byDepth.map(\.y) == [5, 40])
+        #expect(abs(byDepth[0].x * byDepth[0].x - 3.443) < 1e-3)
+        // PyTorch's default bias has no fixed sigma_b: no line, and no chi_1.
+        config.model.biasInit = .pytorch
+        #expect(PhaseTable.edgeOfChaos(.init(xAxis: "model.weightStd", yAxis: "model.biasStd", xValues: [1], yValues: [1],
+                                             config: config)) == nil)
+        #expect(config.model.meanField == nil)
     }
 }

@@ -132,6 +132,27 @@ public enum BiasInit: String, Sendable, CaseIterable {
 // MARK: - The network
 
 extension ModelConfig {
+    /// The mean-field quantities (q*, chi_1, phase) of the hidden layers' initialisation: sigma_w^2
+    /// and sigma_b^2 are `weightStd^2` and `biasStd^2` in the NTK parameterisation or with `"normal"`
+    /// inits, 2 for Kaiming-normal weights, 1/3 for Kaiming-uniform ones (U(-1/sqrt(fanIn), 1/sqrt(fanIn)));
+    /// nil for PyTorch's default bias, whose variance 1/(3 fanIn) changes with the width.
+    public var meanField: MeanField? {
+        let weightVariance: Double
+        switch (parameterization, weightInit) {
+        case (.ntk, _), (_, .normal?): weightVariance = (weightStd ?? Self.defaultWeightStd) * (weightStd ?? Self.defaultWeightStd)
+        case (_, .kaimingNormal?): weightVariance = 2
+        case (_, .kaimingUniform?): weightVariance = 1.0 / 3
+        case (_, nil): return nil
+        }
+        let biasStandardDeviation = biasStd ?? Self.defaultBiasStd
+        guard parameterization == .ntk || biasInit == .normal, weightVariance > 0, weightVariance.isFinite,
+              biasStandardDeviation.isFinite else { return nil }
+        return MeanField(activation: activation, weightVariance: weightVariance,
+                         biasVariance: biasStandardDeviation * biasStandardDeviation)
+    }
+}
+
+extension ModelConfig {
     /// The network this section describes, for inputs of `inputSize` features and hidden layers
     /// of `width` units (given apart from ``width``, which may be `.infinite`). The one place a
     /// config becomes an ``MLPDescription``.

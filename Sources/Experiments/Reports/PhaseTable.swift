@@ -85,8 +85,10 @@ public struct PhaseTable: Sendable {
         .text("stop_reason") { $0.outcome.rawValue },
         // NaN for a diverged run, which is never measured.
         .number("growth_exponent") { $0.metrics.extrapolation.points.isEmpty ? .nan : $0.metrics.extrapolation.growthExponent },
-        // TO WIRE (branch `analytic`): `chi_1` from the mean-field API for the row's config, and
-        //   `phase` (text: "ordered" for chi_1 < 1, "critical" at 1 within a tolerance, "chaotic" above).
+        // The mean-field slope chi_1 of the cell's initialisation and its phase (NaN / empty where the
+        // initialisation has no fixed sigma_w^2, sigma_b^2, or the variance has no fixed point).
+        .number("chi_1") { $0.run.config.model.meanField?.chi1 ?? .nan },
+        .text("phase") { $0.run.config.model.meanField?.phase?.rawValue ?? "" },
         // R = E[Theta_0(x,x)^2] / E[Theta_0(x,x)]^2 over initialisations, mean over probe points.
         .number("dispersion_ratio") { $0.metrics.kernelDispersion?.meanRatio ?? .nan },
         // ||Theta_end - Theta_0||_F / ||Theta_0||_F on the probe points.
@@ -160,5 +162,29 @@ public struct PhaseTable: Sendable {
         for column in PhaseTable.metricColumns where column.number != nil {
             try heatmap(of: column, curve: curve).write(to: folder + "/phase-\(fileSafe(column.name)).svg")
         }
+    }
+}
+
+extension PhaseTable {
+    /// The edge of chaos (chi_1 = 1) over a heatmap whose x axis is `model.weightStd`: against
+    /// `model.biasStd` on y, the curve sigma_w = sqrt(critical sigma_w^2(sigma_b^2)); against any other
+    /// y axis (depth, width), the vertical line at the panel's sigma_b. Nil for other axes, or where the
+    /// config's initialisation has no fixed sigma_w^2, sigma_b^2 (``ModelConfig/meanField``).
+    public static func edgeOfChaos(_ request: PhaseHeatmap.CurveRequest) -> [(x: Double, y: Double)]? {
+        let model = request.config.model
+        guard request.xAxis == "model.weightStd", request.yAxis != nil, let meanField = model.meanField,
+              let low = request.yValues.min(), let high = request.yValues.max() else { return nil }
+        func criticalWeightStd(biasStd: Double) -> Double? {
+            MeanField.criticalWeightVariance(activation: meanField.activation, biasVariance: biasStd * biasStd)?.squareRoot()
+        }
+        if request.yAxis == "model.biasStd" {
+            let steps = 32
+            return (0...steps).compactMap { step in
+                let biasStd = low + (high - low) * Double(step) / Double(steps)
+                return criticalWeightStd(biasStd: biasStd).map { (x: $0, y: biasStd) }
+            }
+        }
+        guard let x = criticalWeightStd(biasStd: meanField.biasVariance.squareRoot()) else { return nil }
+        return [(x: x, y: low), (x: x, y: high)]
     }
 }

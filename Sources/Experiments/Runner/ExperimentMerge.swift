@@ -36,7 +36,7 @@ public enum ExperimentMerge {
         let report = ExperimentReport(plan: plan, records: records)
         try report.write(to: output)
         if plan.grid != nil {
-            try PhaseTable.load(plan, runs: plan.runs, folder: { runFolders[ExperimentRunner.identifier($0)] }).table.write(to: output)  // TO WIRE: `curve:` the chi_1 = 1 line (branch `analytic`)
+            try PhaseTable.load(plan, runs: plan.runs, folder: { runFolders[ExperimentRunner.identifier($0)] }).table.write(to: output, curve: PhaseTable.edgeOfChaos)
         }
         if !failed.isEmpty { throw RunFailures(failures: failed.sorted { $0.run < $1.run }) }
         return report

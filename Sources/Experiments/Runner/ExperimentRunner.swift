@@ -120,7 +120,7 @@ public enum ExperimentRunner {
         if plan.grid != nil {
             // From the folders, so diverged cells (metrics-partial.json) are rows too.
             let folderOf = Dictionary(uniqueKeysWithValues: zip(selected.map(identifier), folders))
-            try PhaseTable.load(plan, runs: selected, folder: { folderOf[identifier($0)] }).table.write(to: output)  // TO WIRE: `curve:` the chi_1 = 1 line (branch `analytic`)
+            try PhaseTable.load(plan, runs: selected, folder: { folderOf[identifier($0)] }).table.write(to: output, curve: PhaseTable.edgeOfChaos)
         }
         let failed = failures.withLock { $0 }
         if !failed.isEmpty { throw RunFailures(failures: failed.sorted { $0.run < $1.run }) }
