@@ -10,6 +10,9 @@ public struct EvaluationConfig: Sendable, Equatable {
     public var directions: DirectionChoice
     /// For 1-D inputs: where to draw the prediction curve; nil for none.
     public var curve: CurveConfig?
+    /// Also train the network linearised at its initialisation, in closed form, and compare
+    /// (`LinearizedComparison.swift`; full-batch gradient descent on the MSE only).
+    public var linearized = false
 
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
                 curve: CurveConfig? = nil) {
@@ -86,7 +89,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve"]
+    static let keys = ["lambdas", "directions", "curve", "linearized"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -124,6 +127,7 @@ extension EvaluationConfig {
                 evaluation.curve = CurveConfig.decode(curve, fallback: evaluation.curve)
             }
         }
+        evaluation.linearized = object.value("linearized", default: false) { $0.bool() }
         object.finish(known: keys)
         return evaluation
     }
@@ -188,6 +192,7 @@ extension EvaluationConfig {
             ])),
             JSONMember("directions", directionsValue),
             JSONMember("curve", curveValue),
+            JSONMember("linearized", .bool(linearized)),
         ])
     }
 }

@@ -36,6 +36,8 @@ public struct RunMetrics: Sendable {
     public var infiniteWidth: InfiniteWidthFit?
     /// Why training stopped, for a run that diverged (`metrics-partial.json`).
     public var divergence: String?
+    /// Set with `evaluation.linearized`: the network linearised at its initialisation.
+    public var linearized: LinearizedSummary?
     /// Why a run that trained to its end failed all the same (``UnusableResultsError``): its
     /// results are not numbers anyone can use. Written as `"status": "failed"` and `"error"`.
     public var failure: String?
@@ -91,6 +93,7 @@ public struct RunMetrics: Sendable {
                         JSONMember("jitter", .number(infiniteWidth.jitter))]
         }
         if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
+        if let linearized { members.append(JSONMember("linearized", linearized.json)) }
         if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
@@ -195,6 +198,7 @@ extension RunMetrics {
                       ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
+        linearized = json["linearized"].flatMap(LinearizedSummary.init(json:))
     }
 }
 

@@ -9,9 +9,12 @@ enum FiniteWidthRun {
         let config = run.config
         let id = ExperimentRunner.identifier(run)
         var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
-        let model: Sequential<Scalar> = config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
-            .build(generator: &initialization)
+        let description = config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
+        let model: Sequential<Scalar> = description.build(generator: &initialization)
         if let initFrom = options.initFrom { try model.loadCheckpoint(from: initFrom) }
+        // Before a checkpoint replaces the parameters: the linearisation is at initialisation.
+        let linearized = config.evaluation.linearized
+            ? try LinearizedComparison(network: model, description: description, data: data.train, config: config, seed: run.seed) : nil
         let trainer = Trainer(model: model, optimizer: config.training.makeOptimizer(parameters: model.parameters),
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
@@ -29,11 +32,15 @@ enum FiniteWidthRun {
         let loop = TrainingLoop(trainer: trainer, schedule: .init(config.training), checkpointPath: checkpointPath)
         if options.resume, let restored = try loop.resumeFromCheckpoint() {
             progress.message("\(id): resuming at epoch \(restored.epoch)")
+            try linearized?.resume(folder: folder, at: restored.epoch)
         }
         let epochs = config.training.epochs
         let outcome: TrainingLoop<Scalar>.Outcome
         do {
-            outcome = try loop.run { epoch, loss in progress.epochDone(run: id, epoch: epoch, of: epochs, loss: loss) }
+            outcome = try loop.run { epoch, loss in
+                progress.epochDone(run: id, epoch: epoch, of: epochs, loss: loss)
+                linearized?.epochDone(epoch, of: epochs, network: model, checkpointEvery: loop.schedule.checkpointEvery, folder: folder)
+            }
         } catch let divergence as DivergenceError {
             // Keep what a researcher needs to see what happened: the metrics so far; the last
             // checkpoint (finite, saved before the blow-up) stays in the folder.
@@ -58,6 +65,10 @@ enum FiniteWidthRun {
                                  finalTrainLoss: outcome.finalLoss, epochsRun: outcome.epochsRun, extrapolation: table,
                                  stoppedEarly: outcome.stoppedEarly)
         var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        if let linearized {
+            record.metrics.linearized = try linearized.finish(epochs: outcome.epochsRun, network: model, beside: record.extrapolation,
+                                                              config: config, seed: run.seed, folder: folder)
+        }
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description
         try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
