@@ -42,7 +42,7 @@ CONFIG = {
     "data": {"kind": "csv", "path": "linearized_data.csv", "features": ["x1", "x2"], "target": "y", "standardize": False},
     "model": {"hiddenLayers": 2, "width": 48, "activation": "tanh", "layerNorm": "first", "layerNormAffine": True,
               "parameterization": "ntk", "weightStd": 1.5, "biasStd": 0.5},
-    "training": {"optimizer": "sgd", "learningRate": 0.5, "epochs": 60, "batchSize": "full", "logEvery": 10},
+    "training": {"optimizer": "sgd", "learningRate": 0.1, "epochs": 60, "batchSize": "full", "logEvery": 10},
     "evaluation": {"lambdas": {"from": 1, "to": 1000, "perDecade": 3}, "directions": "train", "curve": "none",
                    "linearized": True},
 }
