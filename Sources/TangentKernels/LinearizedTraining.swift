@@ -68,6 +68,13 @@ public struct LinearizedTraining: Sendable {
         projectedResidual = matmul(eigendecomposition.vectors, initialResidual, transposeA: true)
     }
 
+    /// The learning rate below which gradient descent on the linearised network converges:
+    /// `|1 - c λ_max| < 1`, i.e. `η < n k / λ_max` (infinite for a zero kernel; gradient flow always converges).
+    public var largestStableLearningRate: Double {
+        let largest = eigendecomposition.values.last ?? 0
+        return largest > 0 ? learningRate * 2 / (stepFactor * largest) : .infinity
+    }
+
     /// How the component along an eigenvalue λ decays in t epochs: `(1 - c λ)^t` or `exp(-c λ t)`.
     public func decay(eigenvalue lambda: Double, epochs t: Int) -> Double {
         1 + decayMinusOne(eigenvalue: lambda, epochs: t)

@@ -51,4 +51,38 @@ import TestSupport
             #expect(exists(folder + "/run/extrapolation-linearized.svg"))
         }
     }
+
+    /// A run resumed from a checkpoint keeps the distances recorded before it (from the
+    /// `linearized.csv` written with the checkpoint) and ends with the same files as one never
+    /// stopped; without that file the resume is refused, saying what to do.
+    @Test func resumedRunKeepsItsEarlierDistances() throws {
+        let config = """
+            { "name": "linearized-resume", "seed": 3,
+              "data": { "kind": "synthetic", "target": "sin", "inputDim": 2, "trainSize": 12 },
+              "model": { "hiddenLayers": 1, "width": 16, "parameterization": "ntk" },
+              "training": { "optimizer": "sgd", "learningRate": 0.2, "epochs": 30, "checkpointEvery": 10, "logEvery": 5 },
+              "evaluation": { "lambdas": { "from": 1, "to": 100, "perDecade": 1 }, "linearized": true } }
+            """
+        try withTemporaryFolder { folder in
+            try writeFile(config, to: folder + "/c.json")
+            let whole = try runTrain(["--config", "c.json", "--threads", "1", "--output", "whole", "--quiet"], in: folder)
+            #expect(whole.exitCode == 0, "\(whole)")
+            let plan = try ExperimentPlan.load(path: folder + "/c.json")
+            let wholeRows = try readText(folder + "/whole/linearized.csv").split(separator: "\n")
+            for (name, partialRows) in [("resumed", wholeRows.filter { Int($0.split(separator: ",")[0]).map { $0 <= 20 } ?? true }), ("unrecorded", [])] {
+                try writeInterruptedRun(plan, plan.runs[0], folder: folder + "/" + name, output: folder + "/" + name, after: 20)
+                if !partialRows.isEmpty { try writeFile(partialRows.joined(separator: "\n") + "\n", to: folder + "/\(name)/linearized.csv") }
+                let resumed = try runTrain(["--config", "c.json", "--threads", "1", "--output", name, "--resume", "--quiet"], in: folder)
+                if partialRows.isEmpty {
+                    #expect(resumed.exitCode == 1, "\(resumed)")
+                    #expect(resumed.standardError.contains("linearized.csv: missing: the distances recorded before the checkpoint at epoch 20"), "\(resumed)")
+                    continue
+                }
+                #expect(resumed.exitCode == 0, "\(resumed)")
+                for file in ["linearized.csv", "extrapolation-linearized.csv", "extrapolation.csv"] {
+                    #expect(try readText(folder + "/\(name)/" + file) == readText(folder + "/whole/" + file), "\(file)")
+                }
+            }
+        }
+    }
 }

@@ -66,8 +66,10 @@ enum FiniteWidthRun {
                                  stoppedEarly: outcome.stoppedEarly)
         var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
         if let linearized {
-            record.metrics.linearized = try linearized.finish(epochs: outcome.epochsRun, network: model, beside: record.extrapolation,
-                                                              config: config, seed: run.seed, folder: folder)
+            let summary = try linearized.finish(epochs: outcome.epochsRun, network: model, beside: record.extrapolation,
+                                                config: config, seed: run.seed, folder: folder)
+            record.metrics.linearized = summary
+            progress.message("\(id): " + linearized.report(summary))
         }
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description

@@ -110,6 +110,20 @@ final class LinearizedComparison<Scalar: BLASScalar> {
                                  growthExponent: table.growthExponent, trainDistance: rows.last?.train, probeDistance: rows.last?.probe)
     }
 
+    /// One line for the terminal: the distances, and a warning when the linearised network's
+    /// gradient descent diverges at this learning rate (`c λ_max > 2`), which makes any distance large.
+    func report(_ summary: LinearizedSummary) -> String {
+        var line = "linearised at initialisation: relative distance after \(summary.epochs) epochs "
+            + "\(compact(summary.trainDistance ?? .nan, digits: 3)) on the training points, "
+            + "\(compact(summary.probeDistance ?? .nan, digits: 3)) along the rays"
+        let stable = training.largestStableLearningRate
+        if training.learningRate >= stable {
+            line += "; its gradient descent diverges at learning rate \(plainNumber(training.learningRate)) "
+                + "(the kernel's largest eigenvalue allows less than \(compact(stable, digits: 3)))"
+        }
+        return line
+    }
+
     func record(epoch: Int, network: Sequential<Scalar>) {
         let coefficients = training.coefficients(epochs: epoch)
         // On the training points f_lin,t(X) = y + r_t.
