@@ -13,7 +13,7 @@ extension EvaluationConfig {
         case let .sgd(momentum, weightDecay):
             if momentum != 0 { context.report(trainingPath.appending("momentum"), "\(need), found \(plainNumber(momentum))") }
             if weightDecay != 0 { context.report(trainingPath.appending("weightDecay"), "\(need), found \(plainNumber(weightDecay))") }
-        case .adam, .adamw:
+        default:
             context.report(trainingPath.appending("optimizer"), "\(need), found \"\(training.optimizer.name)\"")
         }
         if case .samples(let size) = training.batchSize {

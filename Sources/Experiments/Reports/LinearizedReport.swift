@@ -70,14 +70,14 @@ enum LinearizedFiles {
     }
 
     /// Writes `linearized.csv` (already rendered), the linearised table and the plot of both curves.
-    static func write(csv: String, linearized: ExtrapolationTable, beside run: RunExtrapolation, runName: String,
-                      folder: String) throws {
+    static func write(csv: String, linearized: ExtrapolationTable, named linearizedName: String, beside run: RunExtrapolation,
+                      named runName: String, folder: String) throws {
         try AtomicFile.write(csv, to: folder + "/linearized.csv")
         let linearizedRun = RunExtrapolation(variant: run.variant, seed: run.seed, table: linearized)
         try ExtrapolationCSV.write([linearizedRun], to: folder + "/extrapolation-linearized.csv")
         let plot = GrowthPlot(series: [
             GrowthPlot.Series(name: runName, summary: GrowthCurveSummary([run.table])),
-            GrowthPlot.Series(name: "linearised at initialisation", summary: GrowthCurveSummary([linearized])),
+            GrowthPlot.Series(name: linearizedName, summary: GrowthCurveSummary([linearized])),
         ], title: "The network and its linearisation along rays x \u{2192} \u{03BB}x")
         try plot.write(to: folder + "/extrapolation-linearized.svg")
     }

@@ -102,8 +102,8 @@ final class LinearizedComparison<Scalar: BLASScalar> {
         let table = try ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: trainingInputs, seed: seed) {
             try predict($0, epochs: epochs)
         }
-        try LinearizedFiles.write(csv: LinearizedFiles.distancesText(rows), linearized: table, beside: run, runName: "trained network",
-                                  folder: folder)
+        try LinearizedFiles.write(csv: LinearizedFiles.distancesText(rows), linearized: table, named: "linearised at initialisation",
+                                  beside: run, named: "trained network", folder: folder)
         let residual = training.trainingResidual(epochs: epochs).scalars
         return LinearizedSummary(dynamics: training.dynamics.rawValue, epochs: epochs,
                                  trainLoss: residual.reduce(0) { $0 + $1 * $1 } / Double(residual.count),
@@ -185,8 +185,9 @@ enum LinearizedInfiniteWidth {
         let table = try ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.inputs, seed: seed, batchRows: 2048) {
             matmul(try network.infiniteWidthKernel($0.converted(to: Double.self), inputs).ntk, coefficients).converted(to: Scalar.self)
         }
-        try LinearizedFiles.write(csv: LinearizedFiles.lossText(losses), linearized: table, beside: run,
-                                  runName: "kernel regression (t = \u{221E})", folder: folder)
+        try LinearizedFiles.write(csv: LinearizedFiles.lossText(losses), linearized: table,
+                                  named: "gradient flow to t = \(plainNumber(losses.last!.time)) (\(epochs) epochs)",
+                                  beside: run, named: "kernel regression (t = \u{221E})", folder: folder)
         return LinearizedSummary(dynamics: training.dynamics.rawValue, epochs: epochs, trainLoss: losses.last!.loss,
                                  growthExponent: table.growthExponent)
     }
