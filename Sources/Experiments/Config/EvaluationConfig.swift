@@ -12,6 +12,9 @@ public struct EvaluationConfig: Sendable, Equatable {
     public var curve: CurveConfig?
     /// The empirical NTK's drift in training and dispersion at initialisation; nil for none.
     public var kernel: KernelEvaluationConfig?
+    /// Also train the network linearised at its initialisation, in closed form, and compare
+    /// (`LinearizedComparison.swift`; full-batch gradient descent on the MSE only).
+    public var linearized = false
 
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
                 curve: CurveConfig? = nil, kernel: KernelEvaluationConfig? = nil) {
@@ -89,7 +92,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve", "kernel"]
+    static let keys = ["lambdas", "directions", "curve", "kernel", "linearized"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -128,6 +131,7 @@ extension EvaluationConfig {
             }
         }
         evaluation.kernel = object.take("kernel")?.object().map(KernelEvaluationConfig.decode)
+        evaluation.linearized = object.value("linearized", default: false) { $0.bool() }
         object.finish(known: keys)
         return evaluation
     }
@@ -192,6 +196,7 @@ extension EvaluationConfig {
             ])),
             JSONMember("directions", directionsValue),
             JSONMember("curve", curveValue),
+            JSONMember("linearized", .bool(linearized)),
         ]
         // Written only when set, so the config.json of a run without it reads as it always did.
         if let kernel { members.append(JSONMember("kernel", kernel.json)) }

@@ -60,6 +60,7 @@ extension ExperimentConfig {
         let model = ModelConfig.decode(object.take("model")?.object(), context: root.context)
         let training = TrainingConfig.decode(object.take("training")?.object(), data: data, context: root.context)
         let evaluation = EvaluationConfig.decode(object.take("evaluation")?.object(), data: data, context: root.context)
+        EvaluationConfig.reportLinearizedRequirements(evaluation, training: training, model: model, data: data, context: root.context)
         if case .synthetic(let synthetic) = data,
            let problem = model.batchNormBatchProblem(trainingRows: synthetic.trainSize, batchSize: training.batchSize) {
             // CSV data is checked once its rows are counted (`ExperimentRunner`).

@@ -47,6 +47,8 @@ public struct RunMetrics: Sendable {
     public var infiniteWidth: InfiniteWidthFit?
     /// Why training stopped, for a run that diverged (`metrics-partial.json`).
     public var divergence: String?
+    /// Set with `evaluation.linearized`: the network linearised at its initialisation.
+    public var linearized: LinearizedSummary?
     /// Why a run that trained to its end failed all the same (``UnusableResultsError``): its
     /// results are not numbers anyone can use. Written as `"status": "failed"` and `"error"`.
     public var failure: String?
@@ -108,6 +110,7 @@ public struct RunMetrics: Sendable {
         if let gradientDescentStability { members.append(JSONMember("gradientDescentStability", gradientDescentStability.json)) }
         if let kernelDrift { members.append(JSONMember("kernelDrift", kernelDrift.json)) }
         if let kernelDispersion { members.append(JSONMember("kernelDispersion", kernelDispersion.json)) }
+        if let linearized { members.append(JSONMember("linearized", linearized.json)) }
         if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
@@ -258,6 +261,7 @@ extension RunMetrics {
         gradientDescentStability = json["gradientDescentStability"].flatMap(GradientDescentStability.init(json:))
         kernelDrift = json["kernelDrift"].flatMap(KernelDriftSummary.init(json:))
         kernelDispersion = json["kernelDispersion"].flatMap(KernelDispersionSummary.init(json:))
+        linearized = json["linearized"].flatMap(LinearizedSummary.init(json:))
     }
 }
 

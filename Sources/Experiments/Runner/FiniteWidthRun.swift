@@ -9,9 +9,12 @@ enum FiniteWidthRun {
         let config = run.config
         let id = ExperimentRunner.identifier(run)
         var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
-        let model: Sequential<Scalar> = config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
-            .build(generator: &initialization)
+        let description = config.model.mlpDescription(inputSize: data.train.inputDim, width: width)
+        let model: Sequential<Scalar> = description.build(generator: &initialization)
         if let initFrom = options.initFrom { try model.loadCheckpoint(from: initFrom) }
+        // Before a checkpoint replaces the parameters: the linearisation is at initialisation.
+        let linearized = config.evaluation.linearized
+            ? try LinearizedComparison(network: model, description: description, data: data.train, config: config, seed: run.seed) : nil
         let trainer = Trainer(model: model, optimizer: config.training.makeOptimizer(parameters: model.parameters),
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
@@ -32,11 +35,15 @@ enum FiniteWidthRun {
         if options.resume, let restored = try loop.resumeFromCheckpoint() {
             progress.message("\(id): resuming at epoch \(restored.epoch)")
             try kernels.resumed(atEpoch: restored.epoch)
+            try linearized?.resume(folder: folder, at: restored.epoch)
         }
         let epochs = config.training.epochs
         let outcome: TrainingLoop<Scalar>.Outcome
         do {
-            outcome = try loop.run { epoch, loss in progress.epochDone(run: id, epoch: epoch, of: epochs, loss: loss) }
+            outcome = try loop.run { epoch, loss in
+                progress.epochDone(run: id, epoch: epoch, of: epochs, loss: loss)
+                linearized?.epochDone(epoch, of: epochs, network: model, checkpointEvery: loop.schedule.checkpointEvery, folder: folder)
+            }
         } catch let divergence as DivergenceError {
             // Keep what a researcher needs to see what happened: the metrics so far; the last
             // checkpoint (finite, saved before the blow-up) stays in the folder.
@@ -67,6 +74,12 @@ enum FiniteWidthRun {
         record.metrics.stopReason = outcome.stopReason
         record.metrics.minimumTrainLoss = outcome.minimumLoss
         try kernels.finish(&record.metrics)
+        if let linearized {
+            let summary = try linearized.finish(epochs: outcome.epochsRun, network: model, beside: record.extrapolation,
+                                                config: config, seed: run.seed, folder: folder)
+            record.metrics.linearized = summary
+            progress.message("\(id): " + linearized.report(summary))
+        }
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description
         // A loss grown past the limit while finite is a divergence too: the sweep's table says so.

@@ -40,6 +40,10 @@ enum InfiniteWidthRun {
                                  finalTrainLoss: Double(trainLoss), epochsRun: 0, extrapolation: table,
                                  infiniteWidth: InfiniteWidthFit(kernel: "ntk", jitter: regression.regression.jitter, outputBound: outputBound))
         var record = try RunRecord.measuring(metrics, config: config, data: data, evaluate)
+        if config.evaluation.linearized {
+            record.metrics.linearized = try LinearizedInfiniteWidth.measure(network: network, data: data.train, config: config, seed: run.seed,
+                                                                            beside: record.extrapolation, folder: folder)
+        }
         let failure = ResultCheck.problem(in: record, initialLoss: nil, learningRate: nil, data: data)
         record.metrics.failure = failure?.description
         try record.write(folder: folder)
