@@ -32,6 +32,11 @@ public struct RunMetrics: Sendable {
     public var stoppedEarly: Bool?
     /// R² on each split the data has (NaN where it is not a number).
     public var rSquared: RSquaredBySplit
+    /// For classification (`data.classes`): the fraction of rows whose largest output is their
+    /// class, per split (R² is then not computed). Keys `trainAccuracy`, `validationAccuracy`, `testAccuracy`.
+    public var accuracy = AccuracyBySplit()
+    /// For gradient flow: t, tolerances, gradient evaluations, accepted and rejected steps.
+    public var gradientFlow: GradientFlowSummary?
     /// Set for a `width: "infinite"` run: kernel regression in place of training.
     public var infiniteWidth: InfiniteWidthFit?
     /// Why training stopped, for a run that diverged (`metrics-partial.json`).
@@ -95,6 +100,10 @@ public struct RunMetrics: Sendable {
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
         }
+        for split in DataSplit.allCases {
+            if let value = accuracy[split] { members.append(JSONMember(split.rawValue + "Accuracy", .number(value))) }
+        }
+        if let gradientFlow { members.append(JSONMember("gradientFlow", gradientFlow.json)) }
         if let failure { members += [JSONMember("status", .string("failed")), JSONMember("error", .string(failure))] }
         return members
     }
@@ -119,6 +128,9 @@ public enum DataSplit: String, Sendable, CaseIterable {
     /// The split's key in `metrics.json`: `trainR2`, `validationR2`, `testR2`.
     public var rSquaredKey: String { rawValue + "R2" }
 }
+
+/// Accuracy per split, in the same per-split holder as R² (nil for a split the data does not have).
+public typealias AccuracyBySplit = RSquaredBySplit
 
 /// R² per split; nil for a split the data does not have.
 public struct RSquaredBySplit: Sendable, Equatable {
@@ -180,10 +192,11 @@ extension RunMetrics {
             ExtrapolationPoint(lambda: $0["lambda"]?.doubleValue ?? .nan, maxAbs: $0["maxAbs"]?.doubleValue ?? .nan,
                                meanAbs: $0["meanAbs"]?.doubleValue ?? .nan)
         })
-        var rSquared = RSquaredBySplit()
+        var rSquared = RSquaredBySplit(), accuracy = AccuracyBySplit()
         for split in DataSplit.allCases {
             // `null` is an R² that was not a number.
             if let value = json[split.rSquaredKey] { rSquared[split] = value.doubleValue ?? .nan }
+            if let value = json[split.rawValue + "Accuracy"] { accuracy[split] = value.doubleValue ?? .nan }
         }
         self.init(name: name, variant: string("variant"), seed: seed, precision: precision, threads: threads,
                   wallTimeSeconds: json["wallTimeSeconds"]?.doubleValue ?? .nan,
@@ -195,6 +208,7 @@ extension RunMetrics {
                       ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
+        self.accuracy = accuracy
     }
 }
 
