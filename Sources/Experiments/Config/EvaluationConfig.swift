@@ -10,6 +10,8 @@ public struct EvaluationConfig: Sendable, Equatable {
     public var directions: DirectionChoice
     /// For 1-D inputs: where to draw the prediction curve; nil for none.
     public var curve: CurveConfig?
+    /// Gradient descent at smaller steps and gradient flow beside the run (TrajectoryConfig.swift); nil for none.
+    public var trajectory: TrajectoryConfig?
 
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
                 curve: CurveConfig? = nil) {
@@ -86,7 +88,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve"]
+    static let keys = ["lambdas", "directions", "curve", "trajectory"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -124,6 +126,7 @@ extension EvaluationConfig {
                 evaluation.curve = CurveConfig.decode(curve, fallback: evaluation.curve)
             }
         }
+        evaluation.trajectory = object.take("trajectory")?.object().map(TrajectoryConfig.decode)
         object.finish(known: keys)
         return evaluation
     }
@@ -180,6 +183,7 @@ extension EvaluationConfig {
             .object([JSONMember("from", .number($0.from)), JSONMember("to", .number($0.to)),
                      JSONMember("points", .number($0.points))])
         } ?? .string("none")
+        let trajectoryMembers = trajectory.map { [JSONMember("trajectory", $0.json)] } ?? []
         return .object([
             JSONMember("lambdas", .object([
                 JSONMember("from", .number(lambdas.from)),
@@ -188,6 +192,6 @@ extension EvaluationConfig {
             ])),
             JSONMember("directions", directionsValue),
             JSONMember("curve", curveValue),
-        ])
+        ] + trajectoryMembers)
     }
 }

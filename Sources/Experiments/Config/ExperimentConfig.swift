@@ -68,6 +68,7 @@ extension ExperimentConfig {
             root.context.report(path, problem)
         }
         checkLoss(training: training, data: data, context: root.context)
+        if evaluation.trajectory != nil { TrajectoryConfig.checkTraining(training, context: root.context) }
         object.finish(known: topLevelKeys + ["variants", "seeds"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)

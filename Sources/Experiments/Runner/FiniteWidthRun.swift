@@ -81,10 +81,47 @@ enum FiniteWidthRun {
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description
         try model.saveCheckpoint(to: folder + "/model.safetensors", metadata: ["name": config.name, "seed": "\(run.seed)"])
+        if let trajectory = config.evaluation.trajectory {
+            try measureTrajectory(trajectory, run: run, data: data, width: width, folder: folder, options: options,
+                                  threads: threads, progress: progress)
+        }
         try record.write(folder: folder)
         FileSystem.remove(checkpointPath)
         FileSystem.remove(folder + "/metrics-partial.json")
         if let failure { throw failure }
         return record
+    }
+
+    /// `evaluation.trajectory`: the same initialisation at smaller steps and by gradient flow;
+    /// writes `trajectory.csv`, `trajectory.json` and `trajectory.svg`.
+    static func measureTrajectory<Scalar: BLASScalar>(
+        _ trajectory: TrajectoryConfig, run: ExperimentPlan.Run, data: ExperimentData<Scalar>, width: Int, folder: String,
+        options: RunnerOptions, threads: Int, progress: ProgressReporter
+    ) throws {
+        let config = run.config
+        let id = ExperimentRunner.identifier(run)
+        var loadFailure: Error?
+        let table = try TrajectoryMeasurement.measure(
+            trajectory, steps: config.training.epochs, learningRate: config.training.learningRate, tolerance: OptimizerConfig.defaultFlowTolerance,
+            makeTrainer: { (learningRate: Double, optimizer: OptimizerConfig) -> Trainer<Scalar> in
+                var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
+                let model: Sequential<Scalar> = config.model.mlpDescription(inputSize: data.train.inputDim, width: width,
+                                                                            outputSize: config.data.outputSize)
+                    .build(generator: &initialization)
+                if let initFrom = options.initFrom {
+                    do { _ = try model.loadCheckpoint(from: initFrom) } catch { loadFailure = error }
+                }
+                var training = config.training
+                (training.optimizer, training.learningRate) = (optimizer, learningRate)
+                return Trainer(model: model, optimizer: training.makeOptimizer(parameters: model.parameters),
+                               inputs: data.train.inputs, targets: data.train.targets,
+                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads,
+                               loss: config.training.loss)
+            },
+            onProgress: { progress.message("\(id): \($0)") })
+        if let loadFailure { throw loadFailure }
+        try AtomicFile.write(table.csv, to: folder + "/trajectory.csv")
+        try writeJSON(table.json, to: folder + "/trajectory.json")
+        try AtomicFile.write(TrajectoryPlot.svg(table, learningRate: config.training.learningRate), to: folder + "/trajectory.svg")
     }
 }
