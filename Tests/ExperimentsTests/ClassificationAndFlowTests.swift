@@ -157,4 +157,32 @@ import TestSupport
         #expect(lines.count == 12)
         #expect(TrajectoryPlot.svg(table, learningRate: 0.05).contains("Distance between runs"))
     }
+
+    /// With `hessian`, the extremes at t = 0 are the Hessian's at theta_0 (Lanczos against the
+    /// Rayleigh quotients of random directions, which lie between them), and the bound's factor
+    /// is t eta while lambda_min >= 0.
+    @Test func hessianColumns() throws {
+        let config = TrajectoryConfig(stepRatios: [2], stamps: 4, gradientFlow: true, hessian: true)
+        let table = try TrajectoryMeasurement.measure(
+            config, steps: 8, learningRate: 0.05, tolerance: 1e-8,
+            makeTrainer: { learningRate, optimizer in
+                GradientFlowTrainingTests.trainer(optimizer: optimizer, learningRate: learningRate)
+            })
+        let (smallest, largest) = (table.hessianSmallest!, table.hessianLargest!)
+        #expect(smallest.count == table.times.count && largest.count == table.times.count)
+        let trainer = GradientFlowTrainingTests.trainer(optimizer: .sgd())
+        let hessian = try MLPHessian(trainer.model, inputs: trainer.inputs, targets: trainer.targets, loss: .meanSquaredError)
+        var generator = Xoshiro256StarStar(seed: 3)
+        for _ in 0..<5 {
+            let v = (0..<hessian.parameterCount).map { _ in generator.nextNormal() }
+            let quotient = zip(v, hessian.hessianVectorProduct(v)).reduce(0) { $0 + $1.0 * $1.1 } / v.reduce(0) { $0 + $1 * $1 }
+            #expect(quotient <= largest[0] + 1e-9 && quotient >= smallest[0] - 1e-9)
+        }
+        let integral = table.integralOfLambdaMinus!, factor = table.boundFactor!
+        #expect(integral.allSatisfy { $0 <= 0 } && integral[0] == 0)
+        for k in table.times.indices { #expect(factor[k] >= table.times[k] * 0.05 * (1 - 1e-12)) }
+        let header = table.csv.split(separator: "\n")[0]
+        #expect(header.hasSuffix("loss_gf,distance_to_gf,hessian_min,hessian_max,int_lambda_minus,bound_factor"))
+        #expect(TrajectoryPlot.svg(table, learningRate: 0.05).contains("Hessian along the path"))
+    }
 }

@@ -6,6 +6,7 @@ public struct TrajectoryConfig: Sendable, Equatable {
     public static let defaultStepRatios = [2, 5, 10, 20]
     public static let defaultStamps = 100
     public static let defaultGradientFlow = true
+    public static let defaultHessian = false
 
     /// The divisors r of the learning rate; each run takes r times the steps.
     public var stepRatios: [Int]
@@ -13,19 +14,23 @@ public struct TrajectoryConfig: Sendable, Equatable {
     public var stamps: Int
     /// Whether gradient flow (``GradientFlow``, at `training.tolerance` or 1e-6) runs too.
     public var gradientFlow: Bool
+    /// Whether the Hessian's extreme eigenvalues are measured at every time (on the flow's path,
+    /// or the configured run's without the flow): Lanczos on exact Hessian-vector products (``MLPHessian``).
+    public var hessian: Bool
 
     public init(stepRatios: [Int] = TrajectoryConfig.defaultStepRatios, stamps: Int = TrajectoryConfig.defaultStamps,
-                gradientFlow: Bool = TrajectoryConfig.defaultGradientFlow) {
+                gradientFlow: Bool = TrajectoryConfig.defaultGradientFlow, hessian: Bool = TrajectoryConfig.defaultHessian) {
         self.stepRatios = stepRatios
         self.stamps = stamps
         self.gradientFlow = gradientFlow
+        self.hessian = hessian
     }
 }
 
 // MARK: - Decoding
 
 extension TrajectoryConfig {
-    static let keys = ["stepRatios", "stamps", "gradientFlow"]
+    static let keys = ["stepRatios", "stamps", "gradientFlow", "hessian"]
 
     static func decode(_ object: ConfigObject) -> TrajectoryConfig {
         var config = TrajectoryConfig()
@@ -39,6 +44,7 @@ extension TrajectoryConfig {
         }
         config.stamps = object.value("stamps", default: defaultStamps) { $0.integer("a positive integer (times recorded)", in: 1...100_000) }
         config.gradientFlow = object.value("gradientFlow", default: defaultGradientFlow) { $0.bool() }
+        config.hessian = object.value("hessian", default: defaultHessian) { $0.bool() }
         object.finish(known: keys)
         return config
     }
@@ -61,6 +67,7 @@ extension TrajectoryConfig {
             JSONMember("stepRatios", .array(stepRatios.map { .number($0) })),
             JSONMember("stamps", .number(stamps)),
             JSONMember("gradientFlow", .bool(gradientFlow)),
+            JSONMember("hessian", .bool(hessian)),
         ])
     }
 }

@@ -2,13 +2,15 @@
 /// configured step, each eta / r and gradient flow. Right, for each smaller step and the flow,
 /// the distance between it and the configured run, ||theta_eta(t) - theta_other(t)||, against
 /// the configured run's distance from initialisation ||theta_eta(t) - theta_0|| (both linear):
-/// curves near the floor mean the runs follow one trajectory. (The Hessian panel is not drawn:
-/// the Hessian is not measured.)
+/// curves near the floor mean the runs follow one trajectory. With the Hessian measured, a third
+/// panel: its largest and smallest eigenvalues against t, with 2 / eta (gradient descent's
+/// stability threshold for a quadratic) marked.
 enum TrajectoryPlot {
     static func svg(_ table: TrajectoryTable, learningRate: Double) -> String {
         let (panelWidth, height) = (560.0, 460.0)
         let legendWidth = 190.0
-        var svg = SVGWriter(width: 2 * panelWidth + legendWidth + 40, height: height)
+        let panels = table.hessianLargest == nil ? 2.0 : 3.0
+        var svg = SVGWriter(width: panels * panelWidth + legendWidth + 40, height: height)
         var names = ["\u{03B7} = " + scientific(learningRate)]
         var losses = [table.loss]
         var distances: [[Double]] = []
@@ -47,10 +49,30 @@ enum TrajectoryPlot {
                 svg.polyline(segment, stroke: seriesColor(index + 1), width: 2, dash: "6 3")
             }
         }
-        let entries = names.enumerated().map {
+        var entries = names.enumerated().map {
             LegendEntry(label: $0.element, detail: nil, swatch: .line(color: seriesColor($0.offset), dashed: $0.offset > 0))
         }
-        drawLegend(&svg, entries: entries, x: 2 * panelWidth + 20, y: 50, width: legendWidth)
+        if let largest = table.hessianLargest, let smallest = table.hessianSmallest {
+            let third = PlotArea(left: 2 * panelWidth + 90, top: 50, width: panelWidth - 120, height: height - 125)
+            let threshold = 2 / learningRate
+            let hessianTime = AxisScale.linear(covering: table.times).placed(from: third.left, to: third.right)
+            let eigenvalue = AxisScale.linear(covering: (largest + smallest + [threshold, 0]).filter(\.isFinite))
+                .placed(from: third.bottom, to: third.top)
+            drawAxes(&svg, area: third, x: hessianTime, y: eigenvalue, title: "Hessian along the path",
+                     xLabel: "time t", yLabel: "eigenvalue")
+            svg.polyline([(third.left, eigenvalue.pixel(threshold)), (third.right, eigenvalue.pixel(threshold))],
+                         stroke: "#999999", width: 1.5, dash: "6 4")
+            svg.text("2/\u{03B7}", x: third.right - 4, y: eigenvalue.pixel(threshold) - 5, size: 11, anchor: "end", fill: "#555555")
+            for (series, color) in [(largest, "#d62728"), (smallest, "#1f77b4")] {
+                omitted.count(zip(table.times, series), x: hessianTime, y: eigenvalue)
+                for segment in drawableSegments(Array(zip(table.times, series)), x: hessianTime, y: eigenvalue) {
+                    svg.polyline(segment, stroke: color, width: 2)
+                }
+            }
+            entries += [LegendEntry(label: "\u{03BB}max (Hessian)", detail: nil, swatch: .line(color: "#d62728", dashed: false)),
+                        LegendEntry(label: "\u{03BB}min (Hessian)", detail: nil, swatch: .line(color: "#1f77b4", dashed: false))]
+        }
+        drawLegend(&svg, entries: entries, x: panels * panelWidth + 20, y: 50, width: legendWidth)
         omitted.draw(&svg, area: right, drewNothing: false)
         return svg.rendered(title: "Gradient descent against gradient flow")
     }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Gradient descent against gradient flow along one training run (`evaluation.trajectory`).
 ///
 /// From one initialisation theta_0: the configured full-batch GD with step eta for N steps; GD with
@@ -5,7 +7,10 @@
 /// t_k = k s eta (s = max(1, N / stamps) steps of the configured GD, plus t = 0 and T): the loss
 /// of each, ||theta_eta(t) - theta_0||, ||theta_eta(t) - theta_{eta/r}(t)|| and
 /// ||theta_eta(t) - theta_GF(t)||, over every parameter. Elkabetz & Cohen 2021 bound the last by
-/// O(exp(-int_0^t lambda_-(s) ds) t eta); the Hessian part (lambda_-) is not measured here.
+/// O(exp(-int_0^t lambda_-(s) ds) t eta), lambda_- = min(lambda_min(Hessian), 0) along the flow's
+/// path; with `hessian` the extreme eigenvalues are measured at each time (Lanczos on exact
+/// Hessian-vector products, ``MLPHessian``) on the flow's path (the configured run's without
+/// the flow), int lambda_- by the trapezoid rule over the recorded times.
 ///
 /// The flow stops exactly at each t_k (its step is cut there), so its values are the flow's to its
 /// tolerance, not an interpolation.
@@ -23,6 +28,26 @@ public struct TrajectoryTable: Sendable {
     public var flowDistance: [Double]?
     /// Gradient flow's counts.
     public var flowSummary: GradientFlowSummary?
+    /// With `hessian`: lambda_min and lambda_max of the loss's Hessian at each time.
+    public var hessianSmallest: [Double]?
+    public var hessianLargest: [Double]?
+    /// The configured step, for the bound's factor.
+    public var learningRate = 0.0
+
+    /// int_0^t min(lambda_min, 0) ds at each time, by the trapezoid rule.
+    public var integralOfLambdaMinus: [Double]? {
+        guard let smallest = hessianSmallest else { return nil }
+        var integral = [0.0]
+        for k in 1..<max(times.count, 1) {
+            integral.append(integral[k - 1] + (times[k] - times[k - 1]) * (min(smallest[k], 0) + min(smallest[k - 1], 0)) / 2)
+        }
+        return Array(integral.prefix(times.count))
+    }
+
+    /// The bound's factor exp(-int_0^t lambda_-) t eta at each time.
+    public var boundFactor: [Double]? {
+        integralOfLambdaMinus.map { integral in zip(integral, times).map { Glibc.exp(-$0) * $1 * learningRate } }
+    }
 
     /// max_t ||theta_eta(t) - theta_{eta/r}(t)|| / ||theta_eta(t) - theta_0|| over t > 0, per ratio.
     public var largestRelativeDistance: [Double] {
@@ -36,11 +61,16 @@ public struct TrajectoryTable: Sendable {
         var header = ["t", "loss", "distance_from_init"]
         for r in stepRatios { header += ["loss_r\(r)", "distance_to_r\(r)"] }
         if flowLoss != nil { header += ["loss_gf", "distance_to_gf"] }
+        if hessianSmallest != nil { header += ["hessian_min", "hessian_max", "int_lambda_minus", "bound_factor"] }
+        let (integral, factor) = (integralOfLambdaMinus, boundFactor)
         var lines = [header.joined(separator: ",")]
         for k in times.indices {
             var row = [times[k], loss[k], distanceFromInit[k]]
             for index in stepRatios.indices { row += [ratioLoss[index][k], ratioDistance[index][k]] }
             if let flowLoss, let flowDistance { row += [flowLoss[k], flowDistance[k]] }
+            if let hessianSmallest, let hessianLargest, let integral, let factor {
+                row += [hessianSmallest[k], hessianLargest[k], integral[k], factor[k]]
+            }
             lines.append(row.map { "\($0)" }.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -63,11 +93,22 @@ public struct TrajectoryTable: Sendable {
                 JSONMember("gradientFlow", flowSummary.json),
             ]
         }
+        if let hessianSmallest, let hessianLargest, let integral = integralOfLambdaMinus {
+            members += [
+                JSONMember("smallestHessianEigenvalue", .number(hessianSmallest.min() ?? .nan)),
+                JSONMember("largestHessianEigenvalue", .number(hessianLargest.max() ?? .nan)),
+                JSONMember("stabilityThreshold", .number(2 / learningRate)),
+                JSONMember("integralOfLambdaMinus", .number(integral.last ?? .nan)),
+            ]
+        }
         return .object(members)
     }
 }
 
 public enum TrajectoryMeasurement {
+    /// Lanczos steps per Hessian measurement: the outermost Ritz values converge first.
+    public static let lanczosIterations = 20
+
     /// Runs the comparison. `makeTrainer(learningRate, optimizer)` builds a fresh trainer from
     /// theta_0 (same seed, same data) each time.
     /// - Parameters:
@@ -110,6 +151,24 @@ public enum TrajectoryMeasurement {
 
         var table = TrajectoryTable(times: times, loss: loss, distanceFromInit: distanceFromInit, stepRatios: config.stepRatios,
                                     ratioLoss: ratioLoss, ratioDistance: ratioDistance)
+        table.learningRate = learningRate
+        var hessian: MLPHessian?
+        if config.hessian {
+            hessian = try MLPHessian(base.model, inputs: base.inputs, targets: base.targets, loss: base.loss)
+            table.hessianSmallest = []
+            table.hessianLargest = []
+        }
+        func measureHessian(at theta: [Double]) {
+            guard var model = hessian else { return }
+            model.setParameters(theta)
+            let (smallest, largest) = model.extremeEigenvalues(iterations: lanczosIterations)
+            table.hessianSmallest?.append(smallest)
+            table.hessianLargest?.append(largest)
+        }
+        if config.hessian && !config.gradientFlow {
+            onProgress("trajectory: Hessian eigenvalues along the run")
+            for snapshot in snapshots { measureHessian(at: snapshot) }
+        }
         if config.gradientFlow {
             onProgress("trajectory: gradient flow to t = \(times.last ?? 0)")
             let trainer = makeTrainer(learningRate, .gradientFlow(tolerance: tolerance))
@@ -118,8 +177,10 @@ public enum TrajectoryMeasurement {
             var losses: [Double] = [], distances: [Double] = []
             for (index, time) in times.enumerated() {
                 try flow.flow.run(until: time)
-                distances.append(distance(flatParameters(trainer), snapshots[index]))
+                let theta = flatParameters(trainer)
+                distances.append(distance(theta, snapshots[index]))
                 losses.append(trainer.evaluateLoss())
+                measureHessian(at: theta)
             }
             table.flowLoss = losses
             table.flowDistance = distances
