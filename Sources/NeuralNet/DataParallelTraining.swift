@@ -46,6 +46,8 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// The first op of the model whose output rows read other rows of the batch, described, or
     /// nil: known after the first step. While it is non-nil, every batch runs on one tape.
     public private(set) var rowMixingOperation: String?
+    /// The loss each step takes: a mean over rows either way, so the slices' shares add up to it.
+    public var loss = LossFunction.meanSquaredError
 
     enum Phase {
         case forwardBackward(rowsInBatch: Int, replicas: Int)
@@ -132,8 +134,8 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// split, 40-41 ms with BLAS's threads.
     public static var largestProductForSplitting: Int { 1 << 28 }
 
-    /// The mean squared error of `model` on `inputs` against `targets` (the mean over every
-    /// element, as `meanSquaredError`), with its gradient left in every parameter's `gradient`,
+    /// The loss (`loss`: by default the mean squared error, the mean over every element) of `model`
+    /// on `inputs` against `targets`, with its gradient left in every parameter's `gradient`,
     /// which is overwritten, not added to. A batch of fewer rows than the team's threads uses
     /// one thread a row. BLAS is set to one thread, and left there (see `withOneBLASThread`).
     @_specialize(where Scalar == Float)
@@ -213,7 +215,7 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public func run(thread: Int) {
         switch phase {
         case let .forwardBackward(rows, active):
-            if thread < active { replicas[thread].forwardBackward(model, rowsInBatch: rows) }
+            if thread < active { replicas[thread].forwardBackward(model, rowsInBatch: rows, loss: loss) }
         case let .sumGradients(active):
             sumGradients(thread: thread, replicas: active)
         case let .sumGradientsAndUpdate(active):
@@ -281,11 +283,11 @@ final class Replica<Scalar: BLASScalar> {
     }
 
     /// This slice's forward, loss and backward; its gradients are scaled by its share of the rows.
-    func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int) {
+    func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int, loss lossFunction: LossFunction) {
         let share = Scalar(inputs.rows) / Scalar(rowsInBatch)
         seed.unsafeMutableBaseAddress().pointee = share
         tape.reset()
-        let loss = meanSquaredError(model(tape.input(inputs)), targets)
+        let loss = lossFunction(model(tape.input(inputs)), targets)
         self.loss = Double(loss.value.scalar * share)
         tape.backward(loss, seed: seed)
     }

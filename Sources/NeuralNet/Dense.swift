@@ -131,6 +131,8 @@ public enum WeightInitialization: Sendable, Equatable {
     case kaimingNormal
     /// N(0, std^2).
     case normal(standardDeviation: Double)
+    /// U(-a, a), a = sqrt(6 / (fan_in + fan_out)): Glorot's, `torch.nn.init.xavier_uniform_` (gain 1).
+    case xavierUniform
     /// N(0, sigma_w^2 / fan_in): the standard-parameterization twin of the NTK parameterization's
     /// start (sigma_w = sqrt(2) is Kaiming-normal).
     case normalScaledByFanIn(weightStandardDeviation: Double)
@@ -179,6 +181,9 @@ public struct Dense<Scalar: BLASScalar>: Layer {
             w = .randomNormal(shape, standardDeviation: Scalar((2 / fanIn).squareRoot()), using: &generator)
         case let .normal(std):
             w = .randomNormal(shape, standardDeviation: Scalar(std), using: &generator)
+        case .xavierUniform:
+            let bound = Scalar((6 / (fanIn + Double(outputSize))).squareRoot())
+            w = .randomUniform(shape, low: -bound, high: bound, using: &generator)
         case let .normalScaledByFanIn(sigma):
             w = .randomNormal(shape, standardDeviation: Scalar(sigma / fanIn.squareRoot()), using: &generator)
         }

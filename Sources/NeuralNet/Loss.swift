@@ -55,3 +55,21 @@ public func meanSquaredError<Scalar: BLASScalar>(_ prediction: Variable<Scalar>,
     node.requiresGradient = predicted.requiresGradient
     return tape.recordedVariable()
 }
+
+/// The training losses a ``Trainer``-style loop chooses between (the config's `training.loss`).
+public enum LossFunction: String, Sendable, CaseIterable {
+    /// `meanSquaredError`: the mean over every element of (prediction - target)^2; targets [rows, outputs].
+    case meanSquaredError = "mse"
+    /// `crossEntropy`: softmax over the outputs, the mean over rows; targets [rows, 1] of class indices.
+    case crossEntropy
+
+    /// The loss of `prediction` against `target`, recorded on the prediction's tape.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func callAsFunction<Scalar: BLASScalar>(_ prediction: Variable<Scalar>, _ target: Tensor<Scalar>) -> Variable<Scalar> {
+        switch self {
+        case .meanSquaredError: NeuralNet.meanSquaredError(prediction, target)
+        case .crossEntropy: NeuralNet.crossEntropy(prediction, classes: target)
+        }
+    }
+}

@@ -72,6 +72,9 @@ public struct MLPDescription: Sendable, Equatable {
     /// A norm after the last hidden layer or block, before the output Dense.
     public var finalNorm: Bool = MLPDescription.defaultFinalNorm
     public var parameterization: Parameterization = .standard
+    /// Whether every Dense layer has a bias (`nn.Linear(..., bias=False)` when not; its state dict
+    /// then has no `.bias` entries).
+    public var bias: Bool = true
     /// How weights start in the standard parameterization.
     public var weightInitialization: WeightInitialization = MLPDescription.defaultWeightInitialization
     /// How biases start in the standard parameterization.
@@ -95,7 +98,7 @@ public struct MLPDescription: Sendable, Equatable {
 
     /// The number of trainable scalars (BatchNorm's running statistics are buffers, not counted).
     public var parameterCount: Int {
-        func dense(_ fanIn: Int, _ fanOut: Int) -> Int { fanIn * fanOut + fanOut }
+        func dense(_ fanIn: Int, _ fanOut: Int) -> Int { fanIn * fanOut + (bias ? fanOut : 0) }
         let hidden = switch residual {
         case .none: hiddenLayers == 0 ? 0 : dense(inputSize, width) + (hiddenLayers - 1) * dense(width, width)
         case .preNorm, .postNorm: dense(inputSize, width) + 2 * hiddenLayers * dense(width, width)
@@ -113,11 +116,11 @@ public struct MLPDescription: Sendable, Equatable {
         func dense(_ fanIn: Int, _ fanOut: Int) -> any Layer<Scalar> {
             switch parameterization {
             case .standard:
-                Dense<Scalar>(fanIn, fanOut, weightInitialization: weightInitialization,
+                Dense<Scalar>(fanIn, fanOut, bias: bias, weightInitialization: weightInitialization,
                               biasInitialization: biasInitialization, generator: &generator)
             case .ntk:
                 Dense<Scalar>(ntk: fanIn, fanOut, weightStandardDeviation: weightStandardDeviation,
-                              biasStandardDeviation: biasStandardDeviation, generator: &generator)
+                              biasStandardDeviation: biasStandardDeviation, bias: bias, generator: &generator)
             }
         }
         var layers: [any Layer<Scalar>] = []

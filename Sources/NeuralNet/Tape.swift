@@ -234,6 +234,7 @@ public final class Tape<Scalar: BLASScalar> {
         case let .sum(input, divisor): sumBackwardStep(node, input: nodes[input], divisor: divisor)
         case let .axisSum(input, axis, divisor): axisSumBackwardStep(node, input: nodes[input], axis: axis, divisor: divisor)
         case let .meanSquaredError(prediction): meanSquaredErrorBackwardStep(node, prediction: nodes[prediction])
+        case let .crossEntropy(logits): crossEntropyBackwardStep(node, logits: nodes[logits])
         case let .custom(operation, inputs): customBackwardStep(node, operation: operation, inputs: inputs)
         }
     }
@@ -242,7 +243,8 @@ public final class Tape<Scalar: BLASScalar> {
     /// `backward(_:parameterGradients: false)` from the sum of the outputs (see `TangentKernelTerm`).
     func kernelContribution(_ node: Node<Scalar>) -> KernelContribution<Scalar> {
         switch node.operation {
-        case .input, .activation, .unary, .elementwise, .rowVector, .scalarAffine, .matmul, .sum, .axisSum, .meanSquaredError:
+        case .input, .activation, .unary, .elementwise, .rowVector, .scalarAffine, .matmul, .sum, .axisSum, .meanSquaredError,
+             .crossEntropy:
             return .noParameters
         case let .parameter(parameter): return .unsupported("a parameter of shape \(parameter.shape) used as a variable")
         case let .dense(input, weight, bias, weightScale, biasScale):
@@ -275,6 +277,7 @@ public final class Tape<Scalar: BLASScalar> {
             return axis == .columns ? RowDependence(rowwise: OperationInputs(input))
                 : RowDependence(whole: OperationInputs(input), what: "a sum or mean over rows")
         case let .meanSquaredError(prediction): return RowDependence(whole: OperationInputs(prediction), what: "a mean squared error")
+        case let .crossEntropy(logits): return RowDependence(whole: OperationInputs(logits), what: "a cross-entropy (a mean over rows)")
         case let .custom(operation, inputs):
             return operation.isRowIndependent ? RowDependence(rowwise: inputs)
                 : RowDependence(whole: inputs, what: "\(operation.name) (not declared row-independent)")
@@ -326,6 +329,8 @@ enum Operation<Scalar: BLASScalar> {
     /// The sums along one axis divided by `divisor`: over rows to [1, n], over columns to [rows, 1].
     case axisSum(input: Int, axis: Axis, divisor: Scalar)
     case meanSquaredError(prediction: Int)
+    /// Softmax cross-entropy against the class indices in the node's cache (CrossEntropy.swift).
+    case crossEntropy(logits: Int)
     /// An op written outside the library (`CustomOperation`).
     case custom(any CustomOperation<Scalar>, inputs: OperationInputs)
 }

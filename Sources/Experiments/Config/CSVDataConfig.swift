@@ -13,7 +13,10 @@ public struct CSVDataConfig: Sendable, Equatable {
     public var split: CovariateShiftSplit?
     /// Where to get the file when it is not there (a data set too large or not ours to ship).
     public var source: String?
-    /// Use only the file's first rows (before any split); nil uses them all.
+    /// For classification: the number of classes C. The target column then holds integers
+    /// 0..<C (class labels, never standardised) and the network has C outputs (logits).
+    public var classes: Int?
+    /// Use only the file's first this many data rows (before any split); nil for every row.
     public var firstRows: Int?
 
     public init(path: String, features: [String], target: String, standardize: Bool = CSVDataConfig.defaultStandardize,
@@ -78,7 +81,10 @@ extension CSVDataConfig {
         }
         config.standardize = object.value("standardize", default: defaultStandardize) { $0.bool() }
         config.source = object.take("source")?.nonEmptyString()
-        config.firstRows = object.take("firstRows").flatMap { $0.integer("a positive integer", in: 1...largestSize) }
+        config.classes = object.take("classes").flatMap {
+            $0.integer("an integer >= 2 (the target column then holds class labels 0 to classes - 1)", in: 2...1_000_000)
+        }
+        config.firstRows = object.take("firstRows").flatMap { $0.integer("a positive integer (rows of the file to use)", in: 1...largestSize) }
         if let split = object.take("split")?.object() {
             config.split = CovariateShiftSplit.decode(split)
         }
@@ -167,6 +173,7 @@ extension CSVDataConfig {
             ])))
         }
         if let source { members.append(JSONMember("source", .string(source))) }
+        if let classes { members.append(JSONMember("classes", .number(classes))) }
         if let firstRows { members.append(JSONMember("firstRows", .number(firstRows))) }
         return .object(members)
     }

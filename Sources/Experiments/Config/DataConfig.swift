@@ -13,6 +13,18 @@ public enum DataConfig: Sendable, Equatable {
     }
 
     /// The input dimension if the config alone fixes it (the feature count for CSV data).
+    /// Outputs of the network: the number of classes for classification, else 1.
+    public var outputSize: Int {
+        if case .csv(let csv) = self, let classes = csv.classes { return classes }
+        return 1
+    }
+
+    /// Class count for classification (CSV data with `classes`), nil for regression.
+    public var classes: Int? {
+        if case .csv(let csv) = self { return csv.classes }
+        return nil
+    }
+
     public var inputDim: Int {
         switch self {
         case .synthetic(let synthetic): synthetic.inputDim
@@ -61,7 +73,7 @@ public struct Interval: Sendable, Equatable {
 
 extension DataConfig {
     static let syntheticKeys = ["kind", "target", "inputDim", "trainSize", "domain"]
-    static let csvKeys = ["kind", "path", "features", "target", "standardize", "split", "source", "firstRows"]
+    static let csvKeys = ["kind", "path", "features", "target", "standardize", "split", "source", "classes", "firstRows"]
 
     static func decode(_ object: ConfigObject?, context: DecodingContext) -> DataConfig {
         guard let object else { return .synthetic(SyntheticDataConfig()) }
@@ -82,7 +94,8 @@ extension DataConfig {
         let notSynthetic = ConfigObject.Inapplicable(reason: "to \"kind\": \"synthetic\" data", decidedBy: [kindPath])
         object.finish(known: syntheticKeys,
                       inapplicable: ["path": notSynthetic, "features": notSynthetic, "standardize": notSynthetic,
-                                     "split": notSynthetic, "source": notSynthetic])
+                                     "split": notSynthetic, "source": notSynthetic, "classes": notSynthetic,
+                                     "firstRows": notSynthetic])
         return .synthetic(synthetic)
     }
 }

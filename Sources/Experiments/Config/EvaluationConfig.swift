@@ -15,6 +15,8 @@ public struct EvaluationConfig: Sendable, Equatable {
     /// Also train the network linearised at its initialisation, in closed form, and compare
     /// (`LinearizedComparison.swift`; full-batch gradient descent on the MSE only).
     public var linearized = false
+    /// Gradient descent at smaller steps and gradient flow beside the run (TrajectoryConfig.swift); nil for none.
+    public var trajectory: TrajectoryConfig?
 
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
                 curve: CurveConfig? = nil, kernel: KernelEvaluationConfig? = nil) {
@@ -92,7 +94,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve", "kernel", "linearized"]
+    static let keys = ["lambdas", "directions", "curve", "kernel", "linearized", "trajectory"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -132,6 +134,7 @@ extension EvaluationConfig {
         }
         evaluation.kernel = object.take("kernel")?.object().map(KernelEvaluationConfig.decode)
         evaluation.linearized = object.value("linearized", default: false) { $0.bool() }
+        evaluation.trajectory = object.take("trajectory")?.object().map(TrajectoryConfig.decode)
         object.finish(known: keys)
         return evaluation
     }
@@ -200,6 +203,7 @@ extension EvaluationConfig {
         ]
         // Written only when set, so the config.json of a run without it reads as it always did.
         if let kernel { members.append(JSONMember("kernel", kernel.json)) }
+        if let trajectory { members.append(JSONMember("trajectory", trajectory.json)) }
         return .object(members)
     }
 }

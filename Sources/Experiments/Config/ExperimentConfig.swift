@@ -69,9 +69,27 @@ extension ExperimentConfig {
             root.context.report(path, problem)
         }
         if let kernel = evaluation.kernel { KernelEvaluationConfig.check(kernel, model: model, data: data, context: root.context) }
+        checkLoss(training: training, data: data, context: root.context)
+        if evaluation.trajectory != nil { TrajectoryConfig.checkTraining(training, context: root.context) }
         object.finish(known: topLevelKeys + ["variants", "seeds", "grid"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)
+    }
+}
+
+extension ExperimentConfig {
+    /// Cross-entropy needs class labels (`data.classes`), and class labels need cross-entropy.
+    static func checkLoss(training: TrainingConfig, data: DataConfig, context: DecodingContext) {
+        let lossPath = JSONPath.root.appending("training").appending("loss")
+        switch (training.loss, data.classes) {
+        case (.crossEntropy, nil):
+            context.report(lossPath, "\"crossEntropy\" needs class labels: CSV data with \"classes\" (the number of classes, "
+                + "the target column holding 0 to classes - 1)")
+        case (.meanSquaredError, let classes?):
+            context.report(lossPath, "data.classes is \(classes) (classification), so the loss must be \"crossEntropy\"; "
+                + "found \"mse\" (the default)")
+        default: break
+        }
     }
 }
 

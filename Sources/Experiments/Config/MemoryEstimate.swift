@@ -63,6 +63,8 @@ public struct MemoryEstimate: Sendable {
             let copies: Double = switch config.training.optimizer {
             case .sgd(let momentum, _): momentum > 0 ? 3 : 2
             case .adam, .adamw: 4
+            // The state, its derivative, 7 stages, a stage point and a proposal, in Double.
+            case .gradientFlow: 2 + 11 * 8 / Double(config.precision.byteCount)
             }
             parts.append(Part(name: "parameters, gradients and optimizer state", bytes: (copies * parameters + buffers) * scalarBytes,
                               key: width >= layers ? "model.width" : "model.hiddenLayers"))

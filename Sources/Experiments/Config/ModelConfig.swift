@@ -28,6 +28,8 @@ public struct ModelConfig: Sendable, Equatable {
     public static let defaultWeightStd = MLPDescription.defaultWeightStandardDeviation
     /// sigma_b, 0.1 (biases N(0, 0.01), as in the paper).
     public static let defaultBiasStd = MLPDescription.defaultBiasStandardDeviation
+    /// Dense layers with biases, as `nn.Linear`.
+    public static let defaultBias = true
 
     /// A norm's scale and shift are learned in a finite network; the analytic kernels need
     /// them off (the theory's LayerNorm).
@@ -60,6 +62,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// sigma_b: for `.ntk` the bias multiplier; for standard with `biasInit == .normal` the biases
     /// are N(0, sigma_b^2). Nil when it does not apply.
     public var biasStd: Double?
+    /// Whether the Dense layers have biases (the paper's classifier has none).
+    public var bias: Bool = ModelConfig.defaultBias
 
     /// The paper's network, no LayerNorm. `layerNormAffine` defaults to true for a finite
     /// network with a norm and to false otherwise.
@@ -119,6 +123,8 @@ public enum WeightInit: String, Sendable, CaseIterable {
     case kaimingNormal
     /// N(0, weightStd^2 / fanIn).
     case normal
+    /// U(-a, a), a = sqrt(6 / (fanIn + fanOut)): `torch.nn.init.xavier_uniform_` (gain 1).
+    case xavierUniform
 }
 
 /// How biases start in the standard parameterization.
@@ -157,8 +163,11 @@ extension ModelConfig {
     /// of `width` units (given apart from ``width``, which may be `.infinite`). The one place a
     /// config becomes an ``MLPDescription``.
     /// - Parameter parameterization: overrides ``parameterization`` (`.ntk` for the analytic kernels).
-    public func mlpDescription(inputSize: Int, width: Int, parameterization: Parameterization? = nil) -> MLPDescription {
+    /// - Parameter outputSize: the network's outputs (``DataConfig/outputSize``: classes or 1).
+    public func mlpDescription(inputSize: Int, width: Int, outputSize: Int = 1, parameterization: Parameterization? = nil) -> MLPDescription {
         var description = MLPDescription(inputSize: inputSize, width: width, hiddenLayers: hiddenLayers)
+        description.outputSize = outputSize
+        description.bias = bias
         description.activation = activation
         description.residual = residual
         description.normalization = normalization
@@ -172,6 +181,7 @@ extension ModelConfig {
         case .kaimingUniform: description.weightInitialization = .kaimingUniform
         case .kaimingNormal: description.weightInitialization = .kaimingNormal
         case .normal: description.weightInitialization = .normalScaledByFanIn(weightStandardDeviation: weightStd ?? Self.defaultWeightStd)
+        case .xavierUniform: description.weightInitialization = .xavierUniform
         }
         switch biasInit {
         case nil: break
@@ -198,7 +208,7 @@ extension ModelConfig {
 
 extension ModelConfig {
     static let keys = ["hiddenLayers", "width", "activation", "residual", "normalization", "layerNorm", "layerNormAffine",
-                       "finalNorm", "parameterization", "weightInit", "biasInit", "weightStd", "biasStd"]
+                       "finalNorm", "parameterization", "weightInit", "biasInit", "weightStd", "biasStd", "bias"]
 
     static func decode(_ object: ConfigObject?, context: DecodingContext) -> ModelConfig {
         guard let object else { return ModelConfig() }
@@ -224,6 +234,7 @@ extension ModelConfig {
             LayerNormPlacement.decode($0, hiddenLayers: model.hiddenLayers, counting: model.residual == .none ? "hidden-layer" : "block")
         }
         model.finalNorm = object.value("finalNorm", default: defaultFinalNorm) { $0.bool() }
+        model.bias = object.value("bias", default: defaultBias) { $0.bool() }
 
         model.parameterization = object.value("parameterization", default: defaultParameterization) { $0.choice(Parameterization.self) }
         if model.width == .infinite, model.parameterization != .ntk, let widthNode {
@@ -349,6 +360,7 @@ extension ModelConfig {
         if let biasInit { members.append(JSONMember("biasInit", .string(biasInit.rawValue))) }
         if let weightStd { members.append(JSONMember("weightStd", .number(weightStd))) }
         if let biasStd { members.append(JSONMember("biasStd", .number(biasStd))) }
+        if bias != Self.defaultBias { members.append(JSONMember("bias", .bool(bias))) }
         return .object(members)
     }
 }

@@ -5,6 +5,8 @@ public struct TrainingConfig: Sendable, Equatable {
     public static let defaultEpochs = 3000
     public static let defaultBatchSize = BatchSize.full
     public static let defaultLogEvery = 10
+    /// Mean squared error, the paper's regression loss.
+    public static let defaultLoss = LossFunction.meanSquaredError
 
     public var optimizer: OptimizerConfig
     public var learningRate: Double
@@ -18,8 +20,14 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Save a checkpoint every this many epochs (the final model is always saved); nil for
     /// ``checkpointInterval``'s default.
     public var checkpointEvery: Int?
-    /// Record the training loss every this many epochs (and after the last).
+    /// Record the training loss every this many epochs (and after the last); for gradient flow,
+    /// every this many accepted steps.
     public var logEvery: Int
+    /// `"mse"` or `"crossEntropy"` (softmax over the outputs against `data.classes` labels).
+    public var loss: LossFunction = TrainingConfig.defaultLoss
+    /// Gradient flow's end time T; nil for `epochs * learningRate`, the time gradient descent
+    /// with this learning rate covers in `epochs` steps (GD is Euler's method with step eta).
+    public var time: Double?
 
     /// Adam, learning rate 1e-3, 3000 full-batch epochs, the loss logged every 10 epochs.
     public init(optimizer: OptimizerConfig = TrainingConfig.defaultOptimizer, learningRate: Double = TrainingConfig.defaultLearningRate,
@@ -39,7 +47,11 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Epochs between checkpoints: `checkpointEvery`, or by default a tenth of the epochs (at least 1).
     public var checkpointInterval: Int { checkpointEvery ?? max(epochs / 10, 1) }
 
-    /// The optimizer this section describes, over `parameters`.
+    /// Gradient flow's end time: `time`, or `epochs * learningRate`.
+    public var flowTime: Double { time ?? Double(epochs) * learningRate }
+
+    /// The optimizer this section describes, over `parameters`. For gradient flow, a plain SGD the
+    /// flow never steps: the ``Trainer`` holds it for its parameter list (see ``GradientFlowTraining``).
     public func makeOptimizer<Scalar>(parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
         switch optimizer {
         case let .sgd(momentum, weightDecay):
@@ -49,6 +61,8 @@ public struct TrainingConfig: Sendable, Equatable {
         case let .adamw(beta1, beta2, eps, weightDecay):
             return Adam.adamW(parameters: parameters, learningRate: learningRate, betas: (beta1, beta2), epsilon: eps,
                               weightDecay: weightDecay)
+        case .gradientFlow:
+            return SGD(parameters: parameters, learningRate: learningRate)
         }
     }
 }
@@ -70,6 +84,13 @@ public enum OptimizerConfig: Sendable, Equatable {
     /// Adam with decoupled weight decay.
     case adamw(beta1: Double = OptimizerConfig.defaultBeta1, beta2: Double = OptimizerConfig.defaultBeta2,
                eps: Double = OptimizerConfig.defaultEps, weightDecay: Double = OptimizerConfig.defaultAdamWWeightDecay)
+    /// d theta/dt = -grad L, full batch, by Dormand-Prince 5(4) (``GradientFlow``) up to
+    /// ``TrainingConfig/flowTime``, with relative tolerance `tolerance` and absolute tolerance
+    /// `absoluteTolerance` (by default the relative one: a local error within tol (1 + |theta_i|)).
+    case gradientFlow(tolerance: Double = OptimizerConfig.defaultFlowTolerance, absoluteTolerance: Double? = nil)
+
+    /// Gradient flow's relative tolerance.
+    public static let defaultFlowTolerance = 1e-6
 
     /// The `optimizer` key's value.
     public var name: String {
@@ -77,6 +98,7 @@ public enum OptimizerConfig: Sendable, Equatable {
         case .sgd: "sgd"
         case .adam: "adam"
         case .adamw: "adamw"
+        case .gradientFlow: "gradientFlow"
         }
     }
 
@@ -84,6 +106,7 @@ public enum OptimizerConfig: Sendable, Equatable {
     public var weightDecay: Double {
         switch self {
         case .sgd(_, let decay), .adam(_, _, _, let decay), .adamw(_, _, _, let decay): decay
+        case .gradientFlow: 0
         }
     }
 }
@@ -107,15 +130,16 @@ public enum BatchSize: Sendable, Equatable {
 
 extension TrainingConfig {
     static let keys = ["optimizer", "learningRate", "epochs", "batchSize", "momentum", "weightDecay", "betas", "eps",
-                       "targetLoss", "earlyStop", "checkpointEvery", "logEvery"]
+                       "targetLoss", "earlyStop", "checkpointEvery", "logEvery", "loss", "time", "tolerance", "absoluteTolerance"]
+    static let optimizerNames = ["sgd", "adam", "adamw", "gradientFlow"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> TrainingConfig {
         guard let object else { return TrainingConfig() }
         var training = TrainingConfig()
         let optimizerPath = object.path.appending("optimizer")
         let optimizerName = object.value("optimizer", default: defaultOptimizer.name) { node -> String? in
-            guard case .string(let text) = node.value, ["sgd", "adam", "adamw"].contains(text) else {
-                return node.mismatch(ConfigNode.oneOf(["sgd", "adam", "adamw"]))
+            guard case .string(let text) = node.value, optimizerNames.contains(text) else {
+                return node.mismatch(ConfigNode.oneOf(optimizerNames))
             }
             return text
         }
@@ -144,7 +168,17 @@ extension TrainingConfig {
         training.logEvery = object.value("logEvery", default: defaultLogEvery) {
             $0.integer("a positive integer (epochs between loss records)", in: 1...largestSize)
         }
+        training.loss = object.value("loss", default: defaultLoss) { $0.choice(LossFunction.self) }
+        if optimizerName == "gradientFlow" {
+            training.time = object.take("time").flatMap { $0.number("a number > 0 (the flow's end time)") { $0 > 0 && $0.isFinite } }
+        }
         training.optimizer = OptimizerConfig.decode(object, name: optimizerName, optimizerPath: optimizerPath)
+        if case .gradientFlow = training.optimizer {
+            if training.batchSize != .full {
+                object.context.report(object.path.appending("batchSize"),
+                                      "gradient flow follows the full-batch loss; use \"full\" (or leave batchSize out)")
+            }
+        }
         return training
     }
 }
@@ -159,13 +193,26 @@ extension OptimizerConfig {
         let notFor = { (name: String) in
             ConfigObject.Inapplicable(reason: "to \"optimizer\": \"\(name)\"", decidedBy: [optimizerPath])
         }
+        let notForDescent = ConfigObject.Inapplicable(reason: "to gradient descent (only to \"optimizer\": \"gradientFlow\")",
+                                                      decidedBy: [optimizerPath])
+        let descentOnly: [String: ConfigObject.Inapplicable] = ["time": notForDescent, "tolerance": notForDescent,
+                                                                "absoluteTolerance": notForDescent]
         switch name {
+        case "gradientFlow":
+            let tolerance = object.value("tolerance", default: defaultFlowTolerance) {
+                $0.number("a number > 0 and < 1 (relative tolerance)") { $0 > 0 && $0 < 1 }
+            }
+            let absolute = object.take("absoluteTolerance").flatMap { $0.number("a number > 0") { $0 > 0 && $0.isFinite } }
+            let flowOnly = ConfigObject.Inapplicable(reason: "to \"optimizer\": \"gradientFlow\"", decidedBy: [optimizerPath])
+            object.finish(known: TrainingConfig.keys,
+                          inapplicable: ["momentum": flowOnly, "betas": flowOnly, "eps": flowOnly, "weightDecay": flowOnly])
+            return .gradientFlow(tolerance: tolerance, absoluteTolerance: absolute)
         case "sgd":
             let momentum = object.value("momentum", default: defaultMomentum) {
                 $0.number("a number from 0 up to but not including 1") { $0 >= 0 && $0 < 1 }
             }
             let optimizer = OptimizerConfig.sgd(momentum: momentum, weightDecay: weightDecay(defaultWeightDecay))
-            object.finish(known: TrainingConfig.keys, inapplicable: ["betas": notFor("sgd"), "eps": notFor("sgd")])
+            object.finish(known: TrainingConfig.keys, inapplicable: ["betas": notFor("sgd"), "eps": notFor("sgd")].merging(descentOnly) { $1 })
             return optimizer
         default:
             let betas = object.value("betas", default: (defaultBeta1, defaultBeta2)) { node -> (Double, Double)? in
@@ -180,7 +227,7 @@ extension OptimizerConfig {
             let optimizer: OptimizerConfig = name == "adamw"
                 ? .adamw(beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay(defaultAdamWWeightDecay))
                 : .adam(beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay(defaultWeightDecay))
-            object.finish(known: TrainingConfig.keys, inapplicable: ["momentum": notFor(name)])
+            object.finish(known: TrainingConfig.keys, inapplicable: ["momentum": notFor(name)].merging(descentOnly) { $1 })
             return optimizer
         }
     }
@@ -208,7 +255,13 @@ extension TrainingConfig {
             members.append(JSONMember("betas", .array([.number(beta1), .number(beta2)])))
             members.append(JSONMember("eps", .number(eps)))
             members.append(JSONMember("weightDecay", .number(weightDecay)))
+        case .gradientFlow(let tolerance, let absoluteTolerance):
+            members.append(JSONMember("time", .number(flowTime)))
+            members.append(JSONMember("tolerance", .number(tolerance)))
+            if let absoluteTolerance { members.append(JSONMember("absoluteTolerance", .number(absoluteTolerance))) }
         }
+        // Written only away from its default, so older runs' config.json read as they did.
+        if loss != Self.defaultLoss { members.append(JSONMember("loss", .string(loss.rawValue))) }
         if let targetLoss { members.append(JSONMember("targetLoss", .number(targetLoss))) }
         if let earlyStop { members.append(JSONMember("earlyStop", earlyStop.json)) }
         if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }

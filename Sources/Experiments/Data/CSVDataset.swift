@@ -9,6 +9,16 @@ extension CSVDataConfig {
         return try prepare(CSVTable.read(path: path), seed: seed)
     }
 
+    /// Checks that every target is a class label 0..<classes (an integer), naming the first that is not.
+    func checkClassLabels(_ targets: [Double], table: CSVTable, column: Int) throws(CSVError) {
+        guard let classes else { return }
+        for (row, value) in targets.enumerated() where !(value >= 0 && value < Double(classes) && value.rounded() == value) {
+            throw CSVError(file: table.file, row: table.lineNumbers[row], column: "\"\(table.columnNames[column])\" (column \(column + 1))",
+                           problem: "\(value) is not a class label: with data.classes = \(classes) the target column must hold "
+                               + "integers from 0 to \(classes - 1)")
+        }
+    }
+
     /// ``load(seed:as:)`` for a table already read.
     public func prepare<Scalar: BLASScalar>(_ table: CSVTable, seed: UInt64, as type: Scalar.Type = Scalar.self) throws(CSVError) -> ExperimentData<Scalar> {
         var featureColumns: [[Double]] = []
@@ -19,15 +29,14 @@ extension CSVDataConfig {
             columnIndices.append(column)
         }
         let targetColumn = try table.columnIndex(named: target, requestedBy: "data.target")
-        let targets = try table.numbers(inColumn: targetColumn)
+        var targets = try table.numbers(inColumn: targetColumn)
         columnIndices.append(targetColumn)
-        var rowCount = table.rows.count
-        if let firstRows {
-            guard firstRows <= rowCount else {
-                throw CSVError(file: table.file, problem: "has \(rowCount) data rows, but data.firstRows asks for the first \(firstRows)")
-            }
-            rowCount = firstRows
+        let rowCount = min(table.rows.count, firstRows ?? table.rows.count)
+        if let firstRows, firstRows > table.rows.count {
+            throw CSVError(file: table.file, problem: "data.firstRows is \(firstRows) but the file has \(table.rows.count) data rows")
         }
+        targets = Array(targets.prefix(rowCount))
+        try checkClassLabels(targets, table: table, column: targetColumn)
         let rows = (0..<rowCount).map { row in featureColumns.map { $0[row] } }
 
         var trainRows = Array(0..<rows.count)
@@ -55,9 +64,14 @@ extension CSVDataConfig {
             }
         }
 
-        let standardization = standardize
+        var standardization = standardize
             ? Standardization(fittingRows: trainRows.map { rows[$0] }, targets: trainRows.map { targets[$0] })
             : nil
+        // Class labels are names, not quantities: only the features are scaled.
+        if classes != nil {
+            standardization?.targetMean = 0
+            standardization?.targetScale = 1
+        }
         func columnName(_ position: Int) -> String {
             "\"\(table.columnNames[columnIndices[position]])\" (column \(columnIndices[position] + 1))"
         }

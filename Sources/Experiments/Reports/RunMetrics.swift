@@ -43,6 +43,11 @@ public struct RunMetrics: Sendable {
     public var gradientDescentStability: GradientDescentStability?
     /// R² on each split the data has (NaN where it is not a number).
     public var rSquared: RSquaredBySplit
+    /// For classification (`data.classes`): the fraction of rows whose largest output is their
+    /// class, per split (R² is then not computed). Keys `trainAccuracy`, `validationAccuracy`, `testAccuracy`.
+    public var accuracy = AccuracyBySplit()
+    /// For gradient flow: t, tolerances, gradient evaluations, accepted and rejected steps.
+    public var gradientFlow: GradientFlowSummary?
     /// Set for a `width: "infinite"` run: kernel regression in place of training.
     public var infiniteWidth: InfiniteWidthFit?
     /// Why training stopped, for a run that diverged (`metrics-partial.json`).
@@ -115,6 +120,10 @@ public struct RunMetrics: Sendable {
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
         }
+        for split in DataSplit.allCases {
+            if let value = accuracy[split] { members.append(JSONMember(split.rawValue + "Accuracy", .number(value))) }
+        }
+        if let gradientFlow { members.append(JSONMember("gradientFlow", gradientFlow.json)) }
         if let failure { members += [JSONMember("status", .string("failed")), JSONMember("error", .string(failure))] }
         return members
     }
@@ -139,6 +148,9 @@ public enum DataSplit: String, Sendable, CaseIterable {
     /// The split's key in `metrics.json`: `trainR2`, `validationR2`, `testR2`.
     public var rSquaredKey: String { rawValue + "R2" }
 }
+
+/// Accuracy per split, in the same per-split holder as R² (nil for a split the data does not have).
+public typealias AccuracyBySplit = RSquaredBySplit
 
 /// R² per split; nil for a split the data does not have.
 public struct RSquaredBySplit: Sendable, Equatable {
@@ -240,10 +252,11 @@ extension RunMetrics {
                                meanAbs: $0["meanAbs"]?.doubleValue ?? .nan,
                                variance: $0["variance"].map { $0.doubleValue ?? .nan })
         })
-        var rSquared = RSquaredBySplit()
+        var rSquared = RSquaredBySplit(), accuracy = AccuracyBySplit()
         for split in DataSplit.allCases {
             // `null` is an R² that was not a number.
             if let value = json[split.rSquaredKey] { rSquared[split] = value.doubleValue ?? .nan }
+            if let value = json[split.rawValue + "Accuracy"] { accuracy[split] = value.doubleValue ?? .nan }
         }
         self.init(name: name, variant: string("variant"), seed: seed, precision: precision, threads: threads,
                   wallTimeSeconds: json["wallTimeSeconds"]?.doubleValue ?? .nan,
@@ -262,6 +275,7 @@ extension RunMetrics {
         kernelDrift = json["kernelDrift"].flatMap(KernelDriftSummary.init(json:))
         kernelDispersion = json["kernelDispersion"].flatMap(KernelDispersionSummary.init(json:))
         linearized = json["linearized"].flatMap(LinearizedSummary.init(json:))
+        self.accuracy = accuracy
     }
 }
 

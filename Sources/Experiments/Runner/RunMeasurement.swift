@@ -7,7 +7,12 @@ extension RunRecord {
     static func measuring<Scalar>(_ metrics: RunMetrics, config: ExperimentConfig, data: ExperimentData<Scalar>,
                                   _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows -> RunRecord {
         var metrics = metrics
-        metrics.rSquared = try RSquaredBySplit(data, evaluate)
+        if let classes = config.data.classes {
+            // Classification: accuracy from the logits; R² of class labels would mean nothing.
+            metrics.accuracy = try AccuracyBySplit(accuracyOf: data, classes: classes, evaluate)
+        } else {
+            metrics.rSquared = try RSquaredBySplit(data, evaluate)
+        }
         return RunRecord(metrics: metrics, curve: try predictionCurve(config, data: data, evaluate),
                          trainingPoints: oneDimensionalPoints(data))
     }
@@ -33,6 +38,27 @@ extension RunRecord {
 }
 
 extension RSquaredBySplit {
+    /// Accuracy on the training, validation and test sets the data has: the fraction of rows
+    /// whose largest of the `classes` outputs is at the row's label.
+    init<Scalar>(accuracyOf data: ExperimentData<Scalar>, classes: Int,
+                 _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows {
+        func accuracy(_ set: Dataset<Scalar>) throws -> Double {
+            let logits = try evaluate(set.inputs)
+            precondition(logits.columns == classes, "accuracy: \(logits.columns) outputs for \(classes) classes")
+            let (values, labels) = (logits.scalars, set.targets.scalars)
+            var correct = 0
+            for row in 0..<set.count {
+                var best = 0
+                for j in 1..<classes where values[row * classes + j] > values[row * classes + best] { best = j }
+                if Scalar(best) == labels[row] { correct += 1 }
+            }
+            return set.count == 0 ? .nan : Double(correct) / Double(set.count)
+        }
+        self.init(train: try accuracy(data.train))
+        if let validation = data.validation { self.validation = try accuracy(validation) }
+        if let test = data.test { self.test = try accuracy(test) }
+    }
+
     /// R² on the training, validation (in distribution) and test (out of distribution) sets the data has.
     init<Scalar>(_ data: ExperimentData<Scalar>, _ evaluate: (Tensor<Scalar>) throws -> Tensor<Scalar>) rethrows {
         self.init(train: rSquared(predictions: try evaluate(data.train.inputs), targets: data.train.targets))

@@ -8,22 +8,26 @@ public struct DivergenceError: Error, CustomStringConvertible {
     public let learningRate: Double
     /// Whether the loss was still a number but an update made a parameter infinite or NaN.
     public var parametersNonFinite = false
+    /// For gradient flow: why the integrator stopped (`GradientFlowError`), said in place of the learning-rate hint.
+    public var flowProblem: String?
 
-    public init(epoch: Int, loss: Double, learningRate: Double, parametersNonFinite: Bool = false) {
+    public init(epoch: Int, loss: Double, learningRate: Double, parametersNonFinite: Bool = false, flowProblem: String? = nil) {
         self.epoch = epoch
         self.loss = loss
         self.learningRate = learningRate
         self.parametersNonFinite = parametersNonFinite
+        self.flowProblem = flowProblem
     }
 
     public var description: String {
+        if let flowProblem { return "training diverged after \(epoch) accepted steps: \(flowProblem)" }
         let what = parametersNonFinite ? "a parameter became infinite or NaN (the loss was \(loss))" : "the loss is \(loss)"
         return "training diverged at epoch \(epoch): \(what). The likely cause is a learning rate "
             + "too large for this network (\(learningRate)); try \(learningRate / 10) or lower"
     }
 }
 
-/// Full-batch or minibatch gradient descent on mean squared error, one epoch at a time, with
+/// Full-batch or minibatch gradient descent on mean squared error or cross-entropy, one epoch at a time, with
 /// every buffer allocated once: the tape, the batch tensors, the optimizer state.
 public final class Trainer<Scalar: BLASScalar> {
     public let model: Sequential<Scalar>
@@ -36,6 +40,8 @@ public final class Trainer<Scalar: BLASScalar> {
     public var generator: Xoshiro256StarStar
     /// Epochs completed so far.
     public var epoch = 0
+    /// The loss every step takes (and ``evaluateLoss()`` reports).
+    public let loss: LossFunction
 
     /// One tape for full batches and one for the smaller last batch, so neither reallocates.
     let tape = Tape<Scalar>(), remainderTape = Tape<Scalar>()
@@ -53,13 +59,15 @@ public final class Trainer<Scalar: BLASScalar> {
     ///   differ from one thread's in the last bits (the order of additions), the same from run to
     ///   run for one count. BLAS's own thread count is the caller's to set.
     public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
-                targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar, threads: Int = 1) {
+                targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar, threads: Int = 1,
+                loss: LossFunction = .meanSquaredError) {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
                      "Trainer: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         self.model = model
         self.optimizer = optimizer
         self.inputs = inputs
         self.targets = targets
+        self.loss = loss
         let rows = inputs.rows
         self.batchSize = min(max(batchSize ?? rows, 1), rows)
         self.generator = generator
@@ -75,8 +83,11 @@ public final class Trainer<Scalar: BLASScalar> {
             available: threads, rows: self.batchSize, model: model, parameters: optimizer.parameters)
         if teamSize > 1 {
             let team = WorkerTeam(size: teamSize)
-            dataParallel = DataParallelTraining(model: model, parameters: optimizer.parameters, team: team)
+            let whole = DataParallelTraining(model: model, parameters: optimizer.parameters, team: team)
+            whole.loss = loss
+            dataParallel = whole
             remainderDataParallel = remainder > 0 ? DataParallelTraining(model: model, parameters: optimizer.parameters, team: team) : nil
+            remainderDataParallel?.loss = loss
         } else {
             (dataParallel, remainderDataParallel) = (nil, nil)
         }
@@ -142,14 +153,26 @@ public final class Trainer<Scalar: BLASScalar> {
         return total / Double(rows)
     }
 
-    /// The mean squared error of the model on all training rows, without an optimizer step, in
+    /// The loss of the model on all training rows, without an optimizer step, in
     /// the model's current mode: a training-mode BatchNorm normalises by these rows' statistics
     /// and moves its running ones, as any forward pass in training mode does (``TrainingLoop``
     /// switches the model to evaluation mode first).
     public func evaluateLoss() -> Double {
         tape.reset()
-        return Double(meanSquaredError(model(tape.input(inputs)), targets).value.scalar)
+        return Double(loss(model(tape.input(inputs)), targets).value.scalar)
     }
+
+    /// The full-batch loss at the parameters' current values, with its gradient left in every
+    /// parameter's `gradient` (overwritten) and no optimizer step: what ``GradientFlow`` evaluates.
+    public func lossAndGradient() -> Double {
+        if let dataParallel { return dataParallel.lossAndGradients(inputs: inputs, targets: targets) }
+        tape.reset()
+        optimizer.zeroGradients()
+        let value = loss(model(tape.input(inputs)), targets)
+        tape.backward(value)
+        return Double(value.value.scalar)
+    }
+
 
     func step(tape: Tape<Scalar>, _ dataParallel: DataParallelTraining<Scalar>?,
               inputs: Tensor<Scalar>, targets: Tensor<Scalar>) throws -> Double {
@@ -162,7 +185,7 @@ public final class Trainer<Scalar: BLASScalar> {
         }
         tape.reset()
         optimizer.zeroGradients()
-        let loss = meanSquaredError(model(tape.input(inputs)), targets)
+        let loss = self.loss(model(tape.input(inputs)), targets)
         let value = Double(loss.value.scalar)
         guard value.isFinite else {
             throw DivergenceError(epoch: epoch, loss: value, learningRate: optimizer.learningRate)
