@@ -1,6 +1,6 @@
 /// One thing wrong with a config: where (a JSON path such as `model.width`, or a line and column
 /// for a syntax error) and what was found against what is allowed.
-public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+public struct ConfigProblem: Error, Sendable, Equatable, CustomStringConvertible {
     /// `model.width`, `variants[1].training.betas[0]`, `line 3, column 7`; nil for the file as a whole.
     public let location: String?
     public let problem: String

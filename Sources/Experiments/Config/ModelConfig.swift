@@ -138,23 +138,40 @@ public enum BiasInit: String, Sendable, CaseIterable {
 // MARK: - The network
 
 extension ModelConfig {
-    /// The mean-field quantities (q*, chi_1, phase) of the hidden layers' initialisation: sigma_w^2
-    /// and sigma_b^2 are `weightStd^2` and `biasStd^2` in the NTK parameterisation or with `"normal"`
-    /// inits, 2 for Kaiming-normal weights, 1/3 for Kaiming-uniform ones (U(-1/sqrt(fanIn), 1/sqrt(fanIn)));
-    /// nil for PyTorch's default bias, whose variance 1/(3 fanIn) changes with the width.
-    public var meanField: MeanField? {
+    /// sigma_w^2 and sigma_b^2 of the hidden layers' initialisation, as mean-field theory needs them
+    /// (weights of variance sigma_w^2 / fanIn, biases of variance sigma_b^2): `weightStd^2` and `biasStd^2`
+    /// in the NTK parameterisation or with `"normal"` inits; 2 for Kaiming-normal weights, 1/3 for
+    /// Kaiming-uniform ones (U(-1/sqrt(fanIn), 1/sqrt(fanIn))), 1 for Xavier-uniform ones (2 / (fanIn +
+    /// fanOut) on the square hidden layers). A problem naming the key where there is no such pair:
+    /// PyTorch's default bias, whose variance 1/(3 fanIn) changes with the width.
+    public func meanFieldVariances() -> Result<(weight: Double, bias: Double), ConfigProblem> {
         let weightVariance: Double
         switch (parameterization, weightInit) {
         case (.ntk, _), (_, .normal?): weightVariance = (weightStd ?? Self.defaultWeightStd) * (weightStd ?? Self.defaultWeightStd)
         case (_, .kaimingNormal?): weightVariance = 2
         case (_, .kaimingUniform?): weightVariance = 1.0 / 3
-        case (_, nil): return nil
+        case (_, .xavierUniform?): weightVariance = 1
+        case (_, nil): return .failure(ConfigProblem(location: "model.weightInit", problem: "an initialisation of the weights"))
+        }
+        guard parameterization == .ntk || biasInit == .normal else {
+            return .failure(ConfigProblem(location: "model.biasInit", problem: "biases N(0, sigma_b^2): \"normal\" (with biasStd), "
+                                          + "or parameterization \"ntk\" (PyTorch's uniform bias variance depends on fan_in)"))
         }
         let biasStandardDeviation = biasStd ?? Self.defaultBiasStd
-        guard parameterization == .ntk || biasInit == .normal, weightVariance > 0, weightVariance.isFinite,
-              biasStandardDeviation.isFinite else { return nil }
-        return MeanField(activation: activation, weightVariance: weightVariance,
-                         biasVariance: biasStandardDeviation * biasStandardDeviation)
+        guard weightVariance > 0, weightVariance.isFinite else {
+            return .failure(ConfigProblem(location: "model.weightStd", problem: "sigma_w^2 positive and finite, found \(weightVariance)"))
+        }
+        guard biasStandardDeviation.isFinite else {
+            return .failure(ConfigProblem(location: "model.biasStd", problem: "a finite sigma_b^2, found \(biasStandardDeviation * biasStandardDeviation)"))
+        }
+        return .success((weightVariance, biasStandardDeviation * biasStandardDeviation))
+    }
+
+    /// The mean-field quantities (q*, chi_1, phase) of the hidden layers' initialisation
+    /// (``meanFieldVariances()``); nil where it has no fixed sigma_w^2, sigma_b^2.
+    public var meanField: MeanField? {
+        guard case .success(let variances) = meanFieldVariances() else { return nil }
+        return MeanField(activation: activation, weightVariance: variances.weight, biasVariance: variances.bias)
     }
 }
 

@@ -74,30 +74,10 @@ public enum KernelCommand {
     public static func phaseReport(config path: String) throws -> String {
         let plan = try ExperimentPlan.load(path: path, memoryLimitBytes: MemoryEstimate.availableBytes())
         let model = plan.base.model
-        let weightVariance: Double, biasVariance: Double
-        switch (model.parameterization, model.weightInit) {
-        case (.ntk, _), (.standard, .normal?):
-            let sigma = model.weightStd ?? ModelConfig.defaultWeightStd
-            weightVariance = sigma * sigma
-        case (.standard, .kaimingNormal?):
-            weightVariance = 2  // N(0, 2 / fan_in)
-        case (.standard, _):
-            throw UsageError("\(path): model.weightInit: --phase needs weights N(0, sigma_w^2 / fan_in): "
-                             + "\"normal\" (with weightStd) or \"kaimingNormal\", or parameterization \"ntk\"")
-        }
-        switch (model.parameterization, model.biasInit) {
-        case (.ntk, _), (.standard, .normal?):
-            let sigma = model.biasStd ?? ModelConfig.defaultBiasStd
-            biasVariance = sigma * sigma
-        case (.standard, _):
-            throw UsageError("\(path): model.biasInit: --phase needs biases N(0, sigma_b^2): \"normal\" (with biasStd), "
-                             + "or parameterization \"ntk\" (PyTorch's uniform bias variance depends on fan_in)")
-        }
-        guard weightVariance > 0, weightVariance.isFinite else {
-            throw UsageError("\(path): model.weightStd: --phase needs sigma_w^2 positive and finite, found \(weightVariance)")
-        }
-        guard biasVariance.isFinite else {
-            throw UsageError("\(path): model.biasStd: --phase needs a finite sigma_b^2, found \(biasVariance)")
+        let (weightVariance, biasVariance): (Double, Double)
+        switch model.meanFieldVariances() {
+        case .success(let variances): (weightVariance, biasVariance) = variances
+        case .failure(let problem): throw UsageError("\(path): \(problem.location ?? "model"): --phase needs \(problem.problem)")
         }
         let field = MeanField(activation: model.activation, weightVariance: weightVariance, biasVariance: biasVariance)
         let critical = MeanField.criticalWeightVariance(activation: model.activation, biasVariance: biasVariance)

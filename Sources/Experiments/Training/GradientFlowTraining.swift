@@ -15,6 +15,8 @@ public final class GradientFlowTraining<Scalar: BLASScalar> {
     public let checkpointPath: String?
     /// The recorded points so far (restored ones included).
     public private(set) var records: [FlowRecord] = []
+    /// The least loss of any accepted step (since a resume: the checkpoint keeps the logged records only).
+    public private(set) var minimumLoss = Double.infinity
     private var earlierSeconds = 0.0
     private let start = monotonicSeconds()
 
@@ -54,6 +56,7 @@ public final class GradientFlowTraining<Scalar: BLASScalar> {
         do {
             while flow.time < endTime {
                 let loss = try flow.step(until: endTime)
+                minimumLoss = min(minimumLoss, loss)
                 let step = flow.acceptedSteps
                 trainer.epoch = step
                 if step % logEvery == 0 || flow.time >= endTime { records.append(FlowRecord(step: step, time: flow.time, loss: loss)) }
@@ -69,8 +72,9 @@ public final class GradientFlowTraining<Scalar: BLASScalar> {
         guard finalLoss.isFinite else {
             throw DivergenceError(epoch: flow.acceptedSteps, loss: finalLoss, learningRate: trainer.optimizer.learningRate)
         }
-        return .init(epochsRun: flow.acceptedSteps, finalLoss: finalLoss, stoppedEarly: false,
-                     lossCurve: records.map { LossRecord(epoch: $0.step, loss: $0.loss) })
+        // The flow runs to its end time: it stops for nothing else.
+        return .init(epochsRun: flow.acceptedSteps, finalLoss: finalLoss, stoppedEarly: false, stopReason: .epochs,
+                     minimumLoss: min(minimumLoss, finalLoss), lossCurve: records.map { LossRecord(epoch: $0.step, loss: $0.loss) })
     }
 
     /// What `metrics.json` reports of the flow.
