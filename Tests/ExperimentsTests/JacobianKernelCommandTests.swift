@@ -60,3 +60,66 @@ import TestSupport
         }
     }
 }
+
+/// `"width": "infinite"` with a nonzero `training.jacobianPenalty`: the robust-training predictor.
+@Suite struct JacobianPenaltyRunTests {
+    @Test func infiniteWidthRunWithAPenaltyInterpolatesAndReportsTheGram() throws {
+        try withTemporaryFolder { folder in
+            let plan = try ExperimentPlan.parse("""
+                { "name": "jp", "data": { "target": "sin", "inputDim": 4, "trainSize": 10 },
+                  "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "activation": "gelu",
+                             "layerNorm": "none", "layerNormAffine": false },
+                  "training": { "jacobianPenalty": 0.1 },
+                  "evaluation": { "lambdas": { "from": 1, "to": 1000, "perDecade": 2 } } }
+                """, file: "jp.json")
+            var options = RunnerOptions(output: folder + "/run", threads: 1)
+            options.quiet = true
+            let report = try ExperimentRunner.run(plan, options: options, progress: ProgressReporter(quiet: true, isTerminal: false))
+            let metrics = try #require(report.records.first?.metrics)
+            // At t = infinity the predictor interpolates y (and its gradient vanishes there).
+            #expect(metrics.finalTrainLoss < 1e-12)
+            let fit = try #require(metrics.infiniteWidth)
+            print("Jacobian-penalty run: \(fit), train loss \(metrics.finalTrainLoss)")
+            #expect(fit.kernel == "jacobianNTK")
+            let (minimum, maximum) = (try #require(fit.gramEigenvalueMinimum), try #require(fit.gramEigenvalueMaximum))
+            #expect(minimum > 0 && maximum > minimum && fit.jitter == 0)
+            // A single run writes straight into the output folder.
+            let written = try AtomicFile.readText(folder + "/run/metrics.json")
+            #expect(written.contains("\"gramEigenvalueMin\"") && written.contains("\"jacobianNTK\""))
+            #expect(try AtomicFile.readText(folder + "/run/config.json").contains("\"jacobianPenalty\": 0.1"))
+        }
+    }
+
+    /// 12 random points on [-1, 1]: the Jacobian NTK's Gram is singular to working precision
+    /// (neural-tangents agrees: smallest eigenvalue -4e-17 of the largest), so the run adds a
+    /// jitter and says so.
+    @Test func aSingularGramGetsAJitterAndReportsIt() throws {
+        try withTemporaryFolder { folder in
+            let plan = try ExperimentPlan.parse("""
+                { "name": "jp1", "data": { "target": "sin", "trainSize": 12 },
+                  "model": { "hiddenLayers": 2, "width": "infinite", "parameterization": "ntk", "activation": "gelu",
+                             "layerNorm": "none", "layerNormAffine": false },
+                  "training": { "jacobianPenalty": 0.1 }, "evaluation": { "lambdas": { "from": 1, "to": 10, "perDecade": 1 } } }
+                """, file: "jp1.json")
+            var options = RunnerOptions(output: folder + "/run", threads: 1)
+            options.quiet = true
+            let report = try ExperimentRunner.run(plan, options: options, progress: ProgressReporter(quiet: true, isTerminal: false))
+            let fit = try #require(report.records.first?.metrics.infiniteWidth)
+            let (minimum, maximum) = (try #require(fit.gramEigenvalueMinimum), try #require(fit.gramEigenvalueMaximum))
+            #expect(minimum < 24 * Double.ulpOfOne * maximum)
+            #expect(fit.jitter > 0)
+        }
+    }
+
+    @Test func aPenaltyOnAFiniteNetworkIsRefusedNamingTheKey() throws {
+        do {
+            _ = try ExperimentPlan.parse(#"{ "name": "f", "model": { "width": 8 }, "training": { "jacobianPenalty": 0.1 } }"#, file: "f.json")
+            Issue.record("a finite network with a Jacobian penalty was accepted")
+        } catch {
+            #expect("\(error)".contains("training.jacobianPenalty"), "\(error)")
+        }
+        #expect(throws: (any Error).self) {
+            _ = try ExperimentPlan.parse(#"{ "name": "f", "model": { "width": "infinite", "parameterization": "ntk", "activation": "gelu" }, "training": { "jacobianPenalty": -1 } }"#, file: "f.json")
+        }
+    }
+}

@@ -67,6 +67,12 @@ extension ExperimentConfig {
                 : JSONPath.root.appending("training").appending("batchSize")
             root.context.report(path, problem)
         }
+        if training.jacobianPenalty != 0, model.width != .infinite {
+            // The penalised training of finite networks comes with the tape's Jacobian ops (issue 16, items 1-2).
+            root.context.report(JSONPath.root.appending("training").appending("jacobianPenalty"),
+                                "a Jacobian penalty trains finite networks only in a build with the tape's Jacobian ops; "
+                                    + "this build runs it with \"width\": \"infinite\" (the robust-training predictor)")
+        }
         object.finish(known: topLevelKeys + ["variants", "seeds"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)

@@ -5,6 +5,7 @@ public struct TrainingConfig: Sendable, Equatable {
     public static let defaultEpochs = 3000
     public static let defaultBatchSize = BatchSize.full
     public static let defaultLogEvery = 10
+    public static let defaultJacobianPenalty = 0.0
 
     public var optimizer: OptimizerConfig
     public var learningRate: Double
@@ -18,11 +19,15 @@ public struct TrainingConfig: Sendable, Equatable {
     public var checkpointEvery: Int?
     /// Record the training loss every this many epochs (and after the last).
     public var logEvery: Int
+    /// lambda in `MSE + lambda (1/B) sum_i |df/dx(x_i)|_F^2`; 0 for plain MSE. With `"width": "infinite"`
+    /// a nonzero penalty runs `JacobianPenaltyRegression` (the robust-training predictor).
+    public var jacobianPenalty: Double
 
     /// Adam, learning rate 1e-3, 3000 full-batch epochs, the loss logged every 10 epochs.
     public init(optimizer: OptimizerConfig = TrainingConfig.defaultOptimizer, learningRate: Double = TrainingConfig.defaultLearningRate,
                 epochs: Int = TrainingConfig.defaultEpochs, batchSize: BatchSize = TrainingConfig.defaultBatchSize,
-                targetLoss: Double? = nil, checkpointEvery: Int? = nil, logEvery: Int = TrainingConfig.defaultLogEvery) {
+                targetLoss: Double? = nil, checkpointEvery: Int? = nil, logEvery: Int = TrainingConfig.defaultLogEvery,
+                jacobianPenalty: Double = TrainingConfig.defaultJacobianPenalty) {
         self.optimizer = optimizer
         self.learningRate = learningRate
         self.epochs = epochs
@@ -30,6 +35,7 @@ public struct TrainingConfig: Sendable, Equatable {
         self.targetLoss = targetLoss
         self.checkpointEvery = checkpointEvery
         self.logEvery = logEvery
+        self.jacobianPenalty = jacobianPenalty
     }
 
     /// Epochs between checkpoints: `checkpointEvery`, or by default a tenth of the epochs (at least 1).
@@ -103,7 +109,7 @@ public enum BatchSize: Sendable, Equatable {
 
 extension TrainingConfig {
     static let keys = ["optimizer", "learningRate", "epochs", "batchSize", "momentum", "weightDecay", "betas", "eps",
-                       "targetLoss", "checkpointEvery", "logEvery"]
+                       "targetLoss", "checkpointEvery", "logEvery", "jacobianPenalty"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> TrainingConfig {
         guard let object else { return TrainingConfig() }
@@ -138,6 +144,9 @@ extension TrainingConfig {
         }
         training.logEvery = object.value("logEvery", default: defaultLogEvery) {
             $0.integer("a positive integer (epochs between loss records)", in: 1...largestSize)
+        }
+        training.jacobianPenalty = object.value("jacobianPenalty", default: defaultJacobianPenalty) {
+            $0.number("a finite number >= 0") { $0 >= 0 && $0.isFinite }
         }
         training.optimizer = OptimizerConfig.decode(object, name: optimizerName, optimizerPath: optimizerPath)
         return training
@@ -207,6 +216,7 @@ extension TrainingConfig {
         if let targetLoss { members.append(JSONMember("targetLoss", .number(targetLoss))) }
         if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }
         members.append(JSONMember("logEvery", .number(logEvery)))
+        if jacobianPenalty != 0 { members.append(JSONMember("jacobianPenalty", .number(jacobianPenalty))) }
         return .object(members)
     }
 }

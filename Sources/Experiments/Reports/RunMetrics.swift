@@ -89,6 +89,9 @@ public struct RunMetrics: Sendable {
         if let infiniteWidth {
             members += [JSONMember("width", .string("infinite")), JSONMember("kernel", .string(infiniteWidth.kernel)),
                         JSONMember("jitter", .number(infiniteWidth.jitter))]
+            if let minimum = infiniteWidth.gramEigenvalueMinimum, let maximum = infiniteWidth.gramEigenvalueMaximum {
+                members += [JSONMember("gramEigenvalueMin", .number(minimum)), JSONMember("gramEigenvalueMax", .number(maximum))]
+            }
         }
         if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
         if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
@@ -153,13 +156,19 @@ public struct RSquaredBySplit: Sendable, Equatable {
 /// What an infinite-width run reports in place of training: the kernel regressed with and the
 /// jitter its Cholesky factorisation needed.
 public struct InfiniteWidthFit: Sendable, Equatable {
-    /// `ntk`: f(x*) = Θ(x*, X) Θ(X, X)^-1 y with the analytic NTK.
+    /// `ntk`: f(x*) = Θ(x*, X) Θ(X, X)^-1 y with the analytic NTK; `jacobianNTK`: the
+    /// robust-training predictor (`JacobianPenaltyRegression`) with the Jacobian NTK.
     public var kernel: String
     public var jitter: Double
+    /// The smallest and largest eigenvalues of the kernel's Gram Θ_J(X, X) before the jitter
+    /// (the Jacobian NTK's runs report them: its Gram is far worse conditioned than the NTK's).
+    public var gramEigenvalueMinimum: Double?, gramEigenvalueMaximum: Double?
 
-    public init(kernel: String = "ntk", jitter: Double) {
+    public init(kernel: String = "ntk", jitter: Double, gramEigenvalueMinimum: Double? = nil, gramEigenvalueMaximum: Double? = nil) {
         self.kernel = kernel
         self.jitter = jitter
+        self.gramEigenvalueMinimum = gramEigenvalueMinimum
+        self.gramEigenvalueMaximum = gramEigenvalueMaximum
     }
 }
 
@@ -192,7 +201,9 @@ extension RunMetrics {
                   stoppedEarly: json["stoppedEarly"].flatMap { if case .bool(let flag) = $0 { flag } else { nil } },
                   rSquared: rSquared,
                   infiniteWidth: string("width") == "infinite"
-                      ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
+                      ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan,
+                                       gramEigenvalueMinimum: json["gramEigenvalueMin"]?.doubleValue,
+                                       gramEigenvalueMaximum: json["gramEigenvalueMax"]?.doubleValue) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
     }
