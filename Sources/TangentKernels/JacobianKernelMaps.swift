@@ -43,13 +43,15 @@ struct JacobianKernelActivationMap: Sendable {
     /// The map of a nonlinearity, nil where none is implemented (the caller says why).
     static func of(_ activation: Activation) -> JacobianKernelActivationMap? {
         switch activation {
+        case .erf: JacobianKernelActivationMap(expectations: erfExpectations)
         case .gelu: JacobianKernelActivationMap(expectations: geluExpectations)
         case .relu, .tanh, .sigmoid, .geluTanh, .silu: nil
         }
     }
 }
 
-/// erf (neural-tangents' `stax.Erf()`, phi(x) = erf(x)), Williams 1997:
+/// erf (neural-tangents' `stax.Erf()`, phi(x) = erf(x)), Williams 1997 (the formulas of
+/// `erfKernelLanes` in NeuralNet's ActivationKernelMaps.swift, on jets):
 /// `K' = (2/pi) arcsin(2 K12 / sqrt((1 + 2 K11)(1 + 2 K22)))`,
 /// `Kdot = (4/pi) / sqrt((1 + 2 K11)(1 + 2 K22) - 4 K12^2)` (its derivative in K12).
 func erfExpectations(
