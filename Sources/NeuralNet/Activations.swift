@@ -204,37 +204,29 @@ extension Activation {
         case .relu: ({ $0.squareRoot() }, reluKernelRow)
         case .gelu: ({ ($0 + 1).squareRoot() }, geluKernelRow)
         case .erf: ({ (1 + 2 * $0).squareRoot() }, erfKernelRow)
-        // E[phi(u) phi(v)] over Gaussian (u, v) has no closed form (neural-tangents approximates
-        // sigmoid by a scaled erf, which is another function).
+        // E[phi(u) phi(v)] over Gaussian (u, v) has no closed form: quadrature (NumericalKernelMap.swift).
         case .tanh, .sigmoid, .geluTanh, .silu: nil
         }
     }
 
     /// Whether `InfiniteWidthKernel.applyActivation` has a closed-form map for this nonlinearity
-    /// (ReLU, exact GELU and erf).
+    /// (ReLU, exact GELU and erf); the others are mapped by quadrature (`GaussianQuadrature`).
     public var hasAnalyticKernelMap: Bool { kernelMapFunctions != nil }
 }
 
 extension InfiniteWidthKernel {
-    /// Applies a pointwise nonlinearity's map, for the activations with `hasAnalyticKernelMap`:
-    /// ReLU (arc-cosine kernel), exact GELU and erf.
-    /// - Throws: `InfiniteWidthKernelError` for the others (no closed form for their Gaussian
-    ///   expectations), or when the pre-activations are not centred Gaussian (the nonlinearity
-    ///   does not follow a Dense layer or a LayerNorm after one).
-    public mutating func applyActivation(_ activation: Activation) throws {
-        let name = activation.layerName
+    /// Applies a pointwise nonlinearity's map: the closed form for ReLU (arc-cosine kernel), exact
+    /// GELU and erf (`Activation.hasAnalyticKernelMap`), quadrature for the others
+    /// (`applyNumerical`, with `quadrature`).
+    /// - Throws: `InfiniteWidthKernelError` when the pre-activations are not centred Gaussian (the
+    ///   nonlinearity does not follow a Dense layer or a LayerNorm after one).
+    public mutating func applyActivation(_ activation: Activation, quadrature: GaussianQuadrature = .standard) throws {
         guard let (root, row) = activation.kernelMapFunctions else {
-            throw InfiniteWidthKernelError(
-                layer: name,
-                reason: "E[phi(u) phi(v)] over Gaussian (u, v) has no closed form for \(name) "
-                    + "(neural-tangents approximates sigmoid by a scaled erf, which is another function)")
+            try applyNumerical(ElementwiseFunction(activation), quadrature: quadrature)
+            return
         }
-        guard hasCentredGaussianUnits else {
-            throw InfiniteWidthKernelError(
-                layer: "\(name) after \(previousLayer)",
-                reason: "its map needs centred Gaussian pre-activations, the outputs of a Dense layer "
-                    + "(or of a LayerNorm after one)")
-        }
+        let name = activation.layerName
+        try requireCentredGaussianUnits(before: name)
         mapNonlinearity(&self, root: root, row: row)
         hasCentredGaussianUnits = false
         layers.append(name)

@@ -152,6 +152,17 @@ public struct InfiniteWidthKernel: Sendable {
         return diagonal
     }
 
+    /// Throws unless the current outputs are centred Gaussian units, which a nonlinearity's map
+    /// (named `layer`) needs: its pre-activations must come from a Dense layer (or a LayerNorm after one).
+    func requireCentredGaussianUnits(before layer: String) throws {
+        guard hasCentredGaussianUnits else {
+            throw InfiniteWidthKernelError(
+                layer: "\(layer) after \(previousLayer)",
+                reason: "its map needs centred Gaussian pre-activations, the outputs of a Dense layer "
+                    + "(or of a LayerNorm after one)")
+        }
+    }
+
     /// The name of the last layer mapped, or "the inputs".
     public var previousLayer: String { layers.last ?? "the inputs" }
 
@@ -182,10 +193,11 @@ public struct InfiniteWidthKernelError: Error, CustomStringConvertible, Equatabl
         self.reason = reason
     }
 
-    /// What has a closed-form map (the activations: those with `Activation.hasAnalyticKernelMap`).
-    public static let supported = "Dense in the NTK parameterization (Dense(ntk:...)), "
-        + Activation.allCases.filter(\.hasAnalyticKernelMap).map(\.layerName).joined(separator: " and ")
-        + " after a Dense (or after a LayerNorm that follows one), LayerNorm without affine parameters after a Dense, "
+    /// What has a map (closed-form for the activations with `Activation.hasAnalyticKernelMap`,
+    /// quadrature for the others).
+    public static let supported = "Dense in the NTK parameterization (Dense(ntk:...)), every Activation ("
+        + Activation.allCases.filter(\.hasAnalyticKernelMap).map(\.layerName).joined(separator: ", ")
+        + " in closed form, the others by quadrature) after a Dense (or after a LayerNorm that follows one), LayerNorm without affine parameters after a Dense, "
         + "RMSNorm without affine parameters anywhere, Residual blocks whose inner block ends with a Dense, "
         + "Sequential compositions of these, and layers of your own that implement kernelMap(_:)"
 

@@ -150,7 +150,16 @@ extension Train {
         @Option(help: "Where to draw the kernel as an SVG heatmap (1-D inputs).")
         var heatmap: String?
 
+        @Flag(help: "Print the mean-field quantities of the config's network instead (q*, chi_1, phase, critical sigma_w^2).")
+        var phase = false
+
         func validate() throws {
+            if phase {
+                if x1 != nil || x2 != nil || grid != nil || out != nil || heatmap != nil || empirical {
+                    throw ValidationError("--phase prints the mean-field quantities of the config's model; it takes only --config")
+                }
+                return
+            }
             if (x1 == nil) == (grid == nil) { throw ValidationError("give the points with exactly one of --x1 FILE or --grid FROM:TO:POINTS") }
             if grid != nil && parsedGrid == nil { throw ValidationError("--grid expects FROM:TO:POINTS, e.g. --grid=-25:25:101; got \"\(grid!)\"") }
             if out == nil && heatmap == nil { throw ValidationError("nothing to write: give --out K.csv and/or --heatmap K.svg") }
@@ -164,6 +173,10 @@ extension Train {
 
         func run() throws {
             try exitingOnFailure {
+                if phase {
+                    print(try KernelCommand.phaseReport(config: config))
+                    return
+                }
                 let request = KernelCommand.Request(config: config, x1: parsedGrid ?? .file(x1!), x2: x2.map { .file($0) },
                                                     empirical: empirical, output: out, heatmap: heatmap, jacobian: jacobian)
                 let shape = try KernelCommand.run(request)

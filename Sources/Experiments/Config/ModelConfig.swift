@@ -178,8 +178,6 @@ extension ModelConfig {
 extension ModelConfig {
     static let keys = ["hiddenLayers", "width", "activation", "residual", "normalization", "layerNorm", "layerNormAffine",
                        "finalNorm", "parameterization", "weightInit", "biasInit", "weightStd", "biasStd"]
-    /// Activations whose infinite-width kernel map TangentKernels provides.
-    static let analyticKernelActivations = Activation.allCases.filter(\.hasAnalyticKernelMap)
 
     static func decode(_ object: ConfigObject?, context: DecodingContext) -> ModelConfig {
         guard let object else { return ModelConfig() }
@@ -198,11 +196,6 @@ extension ModelConfig {
             }
         }
         model.activation = object.value("activation", default: defaultActivation) { $0.choice(Activation.self) }
-        if model.width == .infinite, !analyticKernelActivations.contains(model.activation) {
-            let supported = analyticKernelActivations.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
-            (object.take("activation") ?? widthNode)?.report(
-                "width \"infinite\" needs an activation with an analytic kernel (\(supported)); found \"\(model.activation.rawValue)\"")
-        }
         model.residual = object.value("residual", default: defaultResidual) { $0.choice(ResidualBlocks.self) }
         let normalizationNode = object.take("normalization")
         let normalization = normalizationNode.flatMap { $0.choice(Normalization.self) } ?? defaultNormalization

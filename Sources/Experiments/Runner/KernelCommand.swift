@@ -82,6 +82,57 @@ public enum KernelCommand {
         return kernel.shape
     }
 
+    /// `train ntk --phase`: the mean-field quantities of the config's network at initialisation
+    /// (`MeanField`): sigma_w^2 and sigma_b^2 as the config's init gives them, q*, chi_1, the
+    /// phase, and the critical sigma_w^2 at that sigma_b^2. They describe the plain stack of
+    /// Dense and activation layers; a note says when norms or residual blocks change the picture.
+    public static func phaseReport(config path: String) throws -> String {
+        let plan = try ExperimentPlan.load(path: path, memoryLimitBytes: MemoryEstimate.availableBytes())
+        let model = plan.base.model
+        let weightVariance: Double, biasVariance: Double
+        switch (model.parameterization, model.weightInit) {
+        case (.ntk, _), (.standard, .normal?):
+            let sigma = model.weightStd ?? ModelConfig.defaultWeightStd
+            weightVariance = sigma * sigma
+        case (.standard, .kaimingNormal?):
+            weightVariance = 2  // N(0, 2 / fan_in)
+        case (.standard, _):
+            throw UsageError("\(path): model.weightInit: --phase needs weights N(0, sigma_w^2 / fan_in): "
+                             + "\"normal\" (with weightStd) or \"kaimingNormal\", or parameterization \"ntk\"")
+        }
+        switch (model.parameterization, model.biasInit) {
+        case (.ntk, _), (.standard, .normal?):
+            let sigma = model.biasStd ?? ModelConfig.defaultBiasStd
+            biasVariance = sigma * sigma
+        case (.standard, _):
+            throw UsageError("\(path): model.biasInit: --phase needs biases N(0, sigma_b^2): \"normal\" (with biasStd), "
+                             + "or parameterization \"ntk\" (PyTorch's uniform bias variance depends on fan_in)")
+        }
+        guard weightVariance > 0, weightVariance.isFinite else {
+            throw UsageError("\(path): model.weightStd: --phase needs sigma_w^2 positive and finite, found \(weightVariance)")
+        }
+        guard biasVariance.isFinite else {
+            throw UsageError("\(path): model.biasStd: --phase needs a finite sigma_b^2, found \(biasVariance)")
+        }
+        let field = MeanField(activation: model.activation, weightVariance: weightVariance, biasVariance: biasVariance)
+        let critical = MeanField.criticalWeightVariance(activation: model.activation, biasVariance: biasVariance)
+        func number(_ value: Double?) -> String { value.map { compact($0, digits: 7) } ?? "none" }
+        var lines = [
+            "mean field of \(model.activation.rawValue), sigma_w^2 = \(number(weightVariance)), sigma_b^2 = \(number(biasVariance))",
+            "  q* (fixed-point pre-activation variance): "
+                + (field.fixedPointVariance.map(number) ?? "none (the variance grows without bound with depth)"),
+            "  chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: \(number(field.chi1))",
+            "  phase: \(field.phase?.rawValue ?? "unknown (no fixed point)")",
+            "  critical sigma_w^2 at sigma_b^2 = \(number(biasVariance)): "
+                + (critical.map(number) ?? "none (chi_1 < 1 up to sigma_w^2 = 1e4)"),
+        ]
+        if !model.layerNormIndices.isEmpty || model.residual != .none || model.finalNorm {
+            lines.append("  note: these describe a plain stack of Dense and \(model.activation.rawValue) layers; "
+                         + "the config's norms or residual blocks change the forward and backward passes")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func points(_ source: Points) throws -> Tensor<Double> {
         switch source {
         case let .grid(from, to, count):
