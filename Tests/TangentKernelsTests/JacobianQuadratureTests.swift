@@ -68,6 +68,14 @@ import TestSupport
             Tensor(shape: [5, 2], scalars: p + [p[0] + h, p[1], p[0] - h, p[1], p[0], p[1] + h, p[0], p[1] - h])
         }
         let values = try network.infiniteWidthJacobianKernel(stencil(x), stencil(y))
+        // The value entries are the analytic kernels, which NeuralNet computes by its own quadrature.
+        let analytic = try network.infiniteWidthKernel(stencil(x), stencil(y))
+        for i in 0..<5 {
+            for j in 0..<5 {
+                #expect(abs(values.ntk[3 * i, 3 * j] - analytic.ntk[i, j]) < 1e-9 * abs(analytic.ntk[i, j]), "\(activation) NTK (\(i), \(j))")
+                #expect(abs(values.nngp[3 * i, 3 * j] - analytic.nngp[i, j]) < 1e-9 * abs(analytic.nngp[i, j]), "\(activation) NNGP (\(i), \(j))")
+            }
+        }
         let block = try network.infiniteWidthJacobianKernel(Tensor(shape: [1, 2], scalars: x), Tensor(shape: [1, 2], scalars: y))
         for kind in InfiniteWidthKernelKind.allCases {
             let matrix = kind == .ntk ? values.ntk : values.nngp
