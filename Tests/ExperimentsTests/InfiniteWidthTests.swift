@@ -111,3 +111,38 @@ import TestSupport
         }
     }
 }
+
+/// `train ntk --phase`: the mean-field quantities of a config's model, with sigma_w, sigma_b as
+/// its init gives them.
+@Suite struct PhaseReportTests {
+    func report(_ model: String) throws -> String {
+        try withTemporaryFolder { folder in
+            try AtomicFile.write(#"{ "name": "phase", "model": \#(model) }"#, to: folder + "/config.json")
+            return try KernelCommand.phaseReport(config: folder + "/config.json")
+        }
+    }
+
+    @Test func tanhAboveTheCriticalLineIsChaotic() throws {
+        // sigma_w^2 = 2.25, sigma_b^2 = 0.1: above tanh's critical 1.98607.
+        let text = try report(#"{ "activation": "tanh", "parameterization": "ntk", "weightStd": 1.5, "biasStd": 0.31622776601683794 }"#)
+        #expect(text.contains("phase: chaotic"), "\(text)")
+        #expect(text.contains("critical sigma_w^2 at sigma_b^2 = 0.1: 1.98607"), "\(text)")
+    }
+
+    @Test func reluWithKaimingWeightsIsAtTheEdgeOfChaos() throws {
+        // kaimingNormal: sigma_w^2 = 2; ReLU's q* is then infinite and chi_1 = 1.
+        let text = try report(#"{ "activation": "relu", "weightInit": "kaimingNormal", "biasInit": "normal", "biasStd": 0.1 }"#)
+        #expect(text.contains("phase: edge of chaos"), "\(text)")
+        #expect(text.contains("q* (fixed-point pre-activation variance): none"), "\(text)")
+        #expect(text.contains("chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: 1\n"), "\(text)")
+    }
+
+    @Test func uniformInitIsRefusedNamingTheField() throws {
+        #expect(throws: UsageError.self) { try report(#"{ "weightInit": "kaimingUniform" }"#) }
+        do { _ = try report(#"{ "weightInit": "kaimingNormal", "biasInit": "pytorch" }"#) } catch {
+            #expect("\(error)".contains("model.biasInit"))
+            return
+        }
+        Issue.record("PyTorch's uniform biases were accepted")
+    }
+}
