@@ -7,6 +7,7 @@ public struct TrainingConfig: Sendable, Equatable {
     public static let defaultLogEvery = 10
     /// Mean squared error, the paper's regression loss.
     public static let defaultLoss = LossFunction.meanSquaredError
+    public static let defaultJacobianPenalty = 0.0
 
     public var optimizer: OptimizerConfig
     public var learningRate: Double
@@ -28,12 +29,15 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Gradient flow's end time T; nil for `epochs * learningRate`, the time gradient descent
     /// with this learning rate covers in `epochs` steps (GD is Euler's method with step eta).
     public var time: Double?
+    /// lambda in `MSE + lambda (1/B) sum_i |df/dx(x_i)|_F^2`; 0 for plain MSE. With `"width": "infinite"`
+    /// a nonzero penalty runs `JacobianPenaltyRegression` (the robust-training predictor).
+    public var jacobianPenalty: Double
 
     /// Adam, learning rate 1e-3, 3000 full-batch epochs, the loss logged every 10 epochs.
     public init(optimizer: OptimizerConfig = TrainingConfig.defaultOptimizer, learningRate: Double = TrainingConfig.defaultLearningRate,
                 epochs: Int = TrainingConfig.defaultEpochs, batchSize: BatchSize = TrainingConfig.defaultBatchSize,
                 targetLoss: Double? = nil, earlyStop: EarlyStopConfig? = nil, checkpointEvery: Int? = nil,
-                logEvery: Int = TrainingConfig.defaultLogEvery) {
+                logEvery: Int = TrainingConfig.defaultLogEvery, jacobianPenalty: Double = TrainingConfig.defaultJacobianPenalty) {
         self.optimizer = optimizer
         self.learningRate = learningRate
         self.epochs = epochs
@@ -42,6 +46,7 @@ public struct TrainingConfig: Sendable, Equatable {
         self.earlyStop = earlyStop
         self.checkpointEvery = checkpointEvery
         self.logEvery = logEvery
+        self.jacobianPenalty = jacobianPenalty
     }
 
     /// Epochs between checkpoints: `checkpointEvery`, or by default a tenth of the epochs (at least 1).
@@ -130,7 +135,8 @@ public enum BatchSize: Sendable, Equatable {
 
 extension TrainingConfig {
     static let keys = ["optimizer", "learningRate", "epochs", "batchSize", "momentum", "weightDecay", "betas", "eps",
-                       "targetLoss", "earlyStop", "checkpointEvery", "logEvery", "loss", "time", "tolerance", "absoluteTolerance"]
+                       "targetLoss", "earlyStop", "checkpointEvery", "logEvery", "loss", "time", "tolerance", "absoluteTolerance",
+                       "jacobianPenalty"]
     static let optimizerNames = ["sgd", "adam", "adamw", "gradientFlow"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> TrainingConfig {
@@ -167,6 +173,9 @@ extension TrainingConfig {
         }
         training.logEvery = object.value("logEvery", default: defaultLogEvery) {
             $0.integer("a positive integer (epochs between loss records)", in: 1...largestSize)
+        }
+        training.jacobianPenalty = object.value("jacobianPenalty", default: defaultJacobianPenalty) {
+            $0.number("a finite number >= 0") { $0 >= 0 && $0.isFinite }
         }
         training.loss = object.value("loss", default: defaultLoss) { $0.choice(LossFunction.self) }
         if optimizerName == "gradientFlow" {
@@ -266,6 +275,7 @@ extension TrainingConfig {
         if let earlyStop { members.append(JSONMember("earlyStop", earlyStop.json)) }
         if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }
         members.append(JSONMember("logEvery", .number(logEvery)))
+        if jacobianPenalty != 0 { members.append(JSONMember("jacobianPenalty", .number(jacobianPenalty))) }
         return .object(members)
     }
 }

@@ -108,6 +108,9 @@ public struct RunMetrics: Sendable {
             members += [JSONMember("width", .string("infinite")), JSONMember("kernel", .string(infiniteWidth.kernel)),
                         JSONMember("jitter", .number(infiniteWidth.jitter))]
             if let bound = infiniteWidth.outputBound { members.append(JSONMember("outputBound", bound.json)) }
+            if let minimum = infiniteWidth.gramEigenvalueMinimum, let maximum = infiniteWidth.gramEigenvalueMaximum {
+                members += [JSONMember("gramEigenvalueMin", .number(minimum)), JSONMember("gramEigenvalueMax", .number(maximum))]
+            }
         }
         if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
         if let stopReason { members.append(JSONMember("stopReason", .string(stopReason.rawValue))) }
@@ -185,15 +188,22 @@ public struct RSquaredBySplit: Sendable, Equatable {
 /// What an infinite-width run reports in place of training: the kernel regressed with, the
 /// jitter its Cholesky factorisation needed, and the bound on its outputs.
 public struct InfiniteWidthFit: Sendable, Equatable {
-    /// `ntk`: f(x*) = Θ(x*, X) Θ(X, X)^-1 y with the analytic NTK.
+    /// `ntk`: f(x*) = Θ(x*, X) Θ(X, X)^-1 y with the analytic NTK; `jacobianNTK`: the
+    /// robust-training predictor (`JacobianPenaltyRegression`) with the Jacobian NTK.
     public var kernel: String
     public var jitter: Double
     public var outputBound: OutputBound?
+    /// The smallest and largest eigenvalues of the kernel's Gram Θ_J(X, X) before the jitter
+    /// (the Jacobian NTK's runs report them: its Gram is far worse conditioned than the NTK's).
+    public var gramEigenvalueMinimum: Double?, gramEigenvalueMaximum: Double?
 
-    public init(kernel: String = "ntk", jitter: Double, outputBound: OutputBound? = nil) {
+    public init(kernel: String = "ntk", jitter: Double, outputBound: OutputBound? = nil,
+                gramEigenvalueMinimum: Double? = nil, gramEigenvalueMaximum: Double? = nil) {
         self.kernel = kernel
         self.jitter = jitter
         self.outputBound = outputBound
+        self.gramEigenvalueMinimum = gramEigenvalueMinimum
+        self.gramEigenvalueMaximum = gramEigenvalueMaximum
     }
 }
 
@@ -266,7 +276,9 @@ extension RunMetrics {
                   rSquared: rSquared,
                   infiniteWidth: string("width") == "infinite"
                       ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan,
-                                         outputBound: OutputBound(json: json["outputBound"])) : nil,
+                                         outputBound: OutputBound(json: json["outputBound"]),
+                                         gramEigenvalueMinimum: json["gramEigenvalueMin"]?.doubleValue,
+                                         gramEigenvalueMaximum: json["gramEigenvalueMax"]?.doubleValue) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
         stopReason = string("stopReason").flatMap(StopReason.init(rawValue:))

@@ -1,6 +1,6 @@
 /// `train ntk`: a network's NTK between two point sets, analytic (infinite width) or empirical
 /// (the finite network the config describes, at its seeded initialisation, in evaluation mode), as a CSV matrix and,
-/// for 1-D inputs, a heatmap (the paper's Figure 2).
+/// for 1-D inputs, a heatmap (the paper's Figure 2); with `jacobian`, the analytic Jacobian NTK.
 public enum KernelCommand {
     /// Where the points come from.
     public enum Points: Sendable {
@@ -17,8 +17,12 @@ public enum KernelCommand {
         public var empirical: Bool
         public var output: String?
         public var heatmap: String?
-        public init(config: String, x1: Points, x2: Points?, empirical: Bool, output: String?, heatmap: String?) {
+        /// The Jacobian NTK (Kim & Yang 2024): N1 (1 + d) x N2 (1 + d), point-major
+        /// (f(x_1), d_1 f(x_1), ..., d_d f(x_1), f(x_2), ...).
+        public var jacobian: Bool
+        public init(config: String, x1: Points, x2: Points?, empirical: Bool, output: String?, heatmap: String?, jacobian: Bool = false) {
             (self.config, self.x1, self.x2, self.empirical, self.output, self.heatmap) = (config, x1, x2, empirical, output, heatmap)
+            self.jacobian = jacobian
         }
     }
 
@@ -32,8 +36,19 @@ public enum KernelCommand {
         if let x2, x2.columns != x1.columns {
             throw UsageError("--x1 has \(x1.columns) features but --x2 has \(x2.columns)")
         }
+        if request.jacobian && request.heatmap != nil {
+            throw UsageError("--heatmap draws the NTK of 1-D inputs, not the Jacobian NTK's blocks; drop --heatmap or --jacobian")
+        }
         let kernel: Tensor<Double>
-        if request.empirical {
+        if request.jacobian && request.empirical {
+            throw UsageError("--jacobian --empirical: the empirical Jacobian NTK is not in this build; drop --empirical for the analytic one")
+        } else if request.jacobian {
+            guard config.model.parameterization == .ntk else {
+                throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic Jacobian NTK describes the "
+                                 + "\"ntk\" parameterization")
+            }
+            kernel = try config.model.analyticNetwork(inputSize: x1.columns).infiniteWidthJacobianKernel(x1, x2).ntk
+        } else if request.empirical {
             guard case .finite(let width) = config.model.width else {
                 throw UsageError("\(request.config): model.width is \"infinite\": --empirical needs a finite network")
             }
