@@ -239,6 +239,15 @@ public struct Dense<Scalar: BLASScalar>: Layer {
         x.tape.dense(x, weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale)
     }
 
+    /// The tangent of `s x Wᵀ + b` along dx is `s dx Wᵀ`: the same op on the same W, without the
+    /// bias, over all d B tangent rows at once (one GEMM; W's gradient gets both contributions).
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        ValueAndTangents(value: self(x.value),
+                         tangents: x.tape.dense(x.tangents, weight: weight, bias: nil, weightScale: weightScale))
+    }
+
+    public var providesTangents: Bool { true }
+
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
