@@ -46,6 +46,13 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// The first op of the model whose output rows read other rows of the batch, described, or
     /// nil: known after the first step. While it is non-nil, every batch runs on one tape.
     public private(set) var rowMixingOperation: String?
+    /// lambda of the Jacobian penalty (`Tape.jacobianPenalizedLoss`): each slice adds
+    /// lambda * sum of its rows' ||J||^2 / its rows, weighted by its share of the batch like its
+    /// MSE, so the sum is the whole batch's penalised loss. 0 (the default) trains on the MSE.
+    public var jacobianPenalty: Scalar = 0 {
+        didSet { precondition(jacobianPenalty == 0 || model.providesTangents, "DataParallelTraining.jacobianPenalty: "
+            + "the model has a layer without a tangent forward (Layer.providesTangents), which a Jacobian penalty needs") }
+    }
 
     enum Phase {
         case forwardBackward(rowsInBatch: Int, replicas: Int)
@@ -133,7 +140,7 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public static var largestProductForSplitting: Int { 1 << 28 }
 
     /// The mean squared error of `model` on `inputs` against `targets` (the mean over every
-    /// element, as `meanSquaredError`), with its gradient left in every parameter's `gradient`,
+    /// element, as `meanSquaredError`; plus the Jacobian penalty, if `jacobianPenalty` is set), with its gradient left in every parameter's `gradient`,
     /// which is overwritten, not added to. A batch of fewer rows than the team's threads uses
     /// one thread a row. BLAS is set to one thread, and left there (see `withOneBLASThread`).
     @_specialize(where Scalar == Float)
@@ -213,7 +220,7 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public func run(thread: Int) {
         switch phase {
         case let .forwardBackward(rows, active):
-            if thread < active { replicas[thread].forwardBackward(model, rowsInBatch: rows) }
+            if thread < active { replicas[thread].forwardBackward(model, rowsInBatch: rows, jacobianPenalty: jacobianPenalty) }
         case let .sumGradients(active):
             sumGradients(thread: thread, replicas: active)
         case let .sumGradientsAndUpdate(active):
@@ -281,11 +288,11 @@ final class Replica<Scalar: BLASScalar> {
     }
 
     /// This slice's forward, loss and backward; its gradients are scaled by its share of the rows.
-    func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int) {
+    func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int, jacobianPenalty: Scalar) {
         let share = Scalar(inputs.rows) / Scalar(rowsInBatch)
         seed.unsafeMutableBaseAddress().pointee = share
         tape.reset()
-        let loss = meanSquaredError(model(tape.input(inputs)), targets)
+        let loss = tape.jacobianPenalizedLoss(model, inputs: inputs, targets: targets, penalty: jacobianPenalty).loss
         self.loss = Double(loss.value.scalar * share)
         tape.backward(loss, seed: seed)
     }

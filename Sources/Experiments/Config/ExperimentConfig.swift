@@ -67,6 +67,9 @@ extension ExperimentConfig {
                 : JSONPath.root.appending("training").appending("batchSize")
             root.context.report(path, problem)
         }
+        if training.jacobianPenalty > 0, let problem = model.jacobianPenaltyProblem {
+            root.context.report(JSONPath.root.appending("training").appending("jacobianPenalty"), problem)
+        }
         object.finish(known: topLevelKeys + ["variants", "seeds"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)

@@ -5,6 +5,7 @@ public struct TrainingConfig: Sendable, Equatable {
     public static let defaultEpochs = 3000
     public static let defaultBatchSize = BatchSize.full
     public static let defaultLogEvery = 10
+    public static let defaultJacobianPenalty = 0.0
 
     public var optimizer: OptimizerConfig
     public var learningRate: Double
@@ -18,11 +19,15 @@ public struct TrainingConfig: Sendable, Equatable {
     public var checkpointEvery: Int?
     /// Record the training loss every this many epochs (and after the last).
     public var logEvery: Int
+    /// lambda of the Jacobian penalty: the loss is MSE + lambda * (1/B) sum_i ||df/dx(x_i)||_F^2
+    /// over a batch's B rows (`Tape.jacobianPenalizedLoss`); 0 trains on the MSE alone.
+    public var jacobianPenalty: Double
 
     /// Adam, learning rate 1e-3, 3000 full-batch epochs, the loss logged every 10 epochs.
     public init(optimizer: OptimizerConfig = TrainingConfig.defaultOptimizer, learningRate: Double = TrainingConfig.defaultLearningRate,
                 epochs: Int = TrainingConfig.defaultEpochs, batchSize: BatchSize = TrainingConfig.defaultBatchSize,
-                targetLoss: Double? = nil, checkpointEvery: Int? = nil, logEvery: Int = TrainingConfig.defaultLogEvery) {
+                targetLoss: Double? = nil, checkpointEvery: Int? = nil, logEvery: Int = TrainingConfig.defaultLogEvery,
+                jacobianPenalty: Double = TrainingConfig.defaultJacobianPenalty) {
         self.optimizer = optimizer
         self.learningRate = learningRate
         self.epochs = epochs
@@ -30,6 +35,7 @@ public struct TrainingConfig: Sendable, Equatable {
         self.targetLoss = targetLoss
         self.checkpointEvery = checkpointEvery
         self.logEvery = logEvery
+        self.jacobianPenalty = jacobianPenalty
     }
 
     /// Epochs between checkpoints: `checkpointEvery`, or by default a tenth of the epochs (at least 1).
@@ -103,7 +109,7 @@ public enum BatchSize: Sendable, Equatable {
 
 extension TrainingConfig {
     static let keys = ["optimizer", "learningRate", "epochs", "batchSize", "momentum", "weightDecay", "betas", "eps",
-                       "targetLoss", "checkpointEvery", "logEvery"]
+                       "targetLoss", "checkpointEvery", "logEvery", "jacobianPenalty"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> TrainingConfig {
         guard let object else { return TrainingConfig() }
@@ -138,6 +144,9 @@ extension TrainingConfig {
         }
         training.logEvery = object.value("logEvery", default: defaultLogEvery) {
             $0.integer("a positive integer (epochs between loss records)", in: 1...largestSize)
+        }
+        training.jacobianPenalty = object.value("jacobianPenalty", default: defaultJacobianPenalty) {
+            $0.number("a number >= 0 (lambda of the Jacobian penalty; 0 for none)") { $0 >= 0 && $0 <= 1e12 }
         }
         training.optimizer = OptimizerConfig.decode(object, name: optimizerName, optimizerPath: optimizerPath)
         return training
@@ -181,6 +190,22 @@ extension OptimizerConfig {
     }
 }
 
+extension ModelConfig {
+    /// Why this network cannot train with a Jacobian penalty, or nil: a BatchNorm has no per-sample
+    /// input Jacobian in training (its batch statistics couple the rows) and no tangent forward;
+    /// width "infinite" has no finite network to penalise (its predictor is the JNTK's).
+    var jacobianPenaltyProblem: String? {
+        if hasBatchNorm {
+            return "a Jacobian penalty needs each sample's input Jacobian, which a \"batchNorm\" network in training does "
+                + "not have (its batch statistics couple the rows); use \"layerNorm\" or \"rmsNorm\", or a penalty of 0"
+        }
+        if width == .infinite {
+            return "width \"infinite\" trains no network to penalise; use a finite width, or a penalty of 0"
+        }
+        return nil
+    }
+}
+
 // MARK: - Encoding
 
 extension TrainingConfig {
@@ -207,6 +232,8 @@ extension TrainingConfig {
         if let targetLoss { members.append(JSONMember("targetLoss", .number(targetLoss))) }
         if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }
         members.append(JSONMember("logEvery", .number(logEvery)))
+        // Only when set, so that configs written before the key existed resolve as they did.
+        if jacobianPenalty != 0 { members.append(JSONMember("jacobianPenalty", .number(jacobianPenalty))) }
         return .object(members)
     }
 }

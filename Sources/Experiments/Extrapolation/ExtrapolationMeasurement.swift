@@ -6,11 +6,14 @@ public struct ExtrapolationPoint: Sendable, Equatable {
     public var lambda: Double
     public var maxAbs: Double
     public var meanAbs: Double
+    /// The mean over the directions u of ||df/dx(lambda u)||_F (`JacobianNorms`), where measured.
+    public var jacobianNorm: Double?
 
-    public init(lambda: Double, maxAbs: Double, meanAbs: Double) {
+    public init(lambda: Double, maxAbs: Double, meanAbs: Double, jacobianNorm: Double? = nil) {
         self.lambda = lambda
         self.maxAbs = maxAbs
         self.meanAbs = meanAbs
+        self.jacobianNorm = jacobianNorm
     }
 }
 

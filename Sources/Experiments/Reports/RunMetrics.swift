@@ -39,6 +39,8 @@ public struct RunMetrics: Sendable {
     /// Why a run that trained to its end failed all the same (``UnusableResultsError``): its
     /// results are not numbers anyone can use. Written as `"status": "failed"` and `"error"`.
     public var failure: String?
+    /// (1/N) sum_i ||df/dx(x_i)||_F^2 over the training inputs (`JacobianNorms`), where measured.
+    public var meanSquaredJacobianNorm: Double?
 
     public init(name: String, variant: String? = nil, seed: UInt64, precision: Precision, threads: Int,
                 wallTimeSeconds: Double, lossCurve: [LossRecord], finalTrainLoss: Double, epochsRun: Int,
@@ -91,6 +93,7 @@ public struct RunMetrics: Sendable {
                         JSONMember("jitter", .number(infiniteWidth.jitter))]
         }
         if let stoppedEarly { members.append(JSONMember("stoppedEarly", .bool(stoppedEarly))) }
+        if let meanSquaredJacobianNorm { members.append(JSONMember("meanSquaredJacobianNorm", .number(meanSquaredJacobianNorm))) }
         if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
@@ -178,7 +181,7 @@ extension RunMetrics {
         else { return nil }
         let table = ExtrapolationTable(points: points.map {
             ExtrapolationPoint(lambda: $0["lambda"]?.doubleValue ?? .nan, maxAbs: $0["maxAbs"]?.doubleValue ?? .nan,
-                               meanAbs: $0["meanAbs"]?.doubleValue ?? .nan)
+                               meanAbs: $0["meanAbs"]?.doubleValue ?? .nan, jacobianNorm: $0["jacobianNorm"]?.doubleValue)
         })
         var rSquared = RSquaredBySplit()
         for split in DataSplit.allCases {
@@ -195,6 +198,7 @@ extension RunMetrics {
                       ? InfiniteWidthFit(kernel: string("kernel") ?? "ntk", jitter: json["jitter"]?.doubleValue ?? .nan) : nil,
                   divergence: string("status") == "diverged" ? string("error") ?? "" : nil,
                   failure: string("status") == "failed" ? string("error") ?? "the run failed (metrics.json gives no reason)" : nil)
+        meanSquaredJacobianNorm = json["meanSquaredJacobianNorm"]?.doubleValue
     }
 }
 
@@ -205,7 +209,8 @@ extension ExtrapolationTable {
             JSONMember("growthExponent", .number(growthExponent)),
             JSONMember("points", .array(points.map { point in
                 .object([JSONMember("lambda", .number(point.lambda)), JSONMember("maxAbs", .number(point.maxAbs)),
-                         JSONMember("meanAbs", .number(point.meanAbs))])
+                         JSONMember("meanAbs", .number(point.meanAbs))]
+                        + (point.jacobianNorm.map { [JSONMember("jacobianNorm", .number($0))] } ?? []))
             })),
         ])
     }

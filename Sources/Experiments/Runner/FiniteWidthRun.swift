@@ -15,7 +15,8 @@ enum FiniteWidthRun {
         let trainer = Trainer(model: model, optimizer: config.training.makeOptimizer(parameters: model.parameters),
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
-                              generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads)
+                              generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads,
+                              jacobianPenalty: Scalar(config.training.jacobianPenalty))
         // Before a checkpoint replaces the parameters: what the results check compares the final loss
         // with. On a tape of its own, freed here: the trainer's tapes keep their batch-sized buffers.
         // A training-mode BatchNorm's forward moves its running statistics: put them back, so the
@@ -52,11 +53,17 @@ enum FiniteWidthRun {
         if threads > 1 { BLASRuntime.setThreadCount(threads) }
         let tape = Tape<Scalar>()
         let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
-        let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
-        let metrics = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
+        var table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
+        // Input Jacobians where every layer has a tangent forward (not through a BatchNorm).
+        if model.providesTangents {
+            let directions = ExtrapolationMeasurement.directions(config.evaluation.directions, trainingInputs: data.train.inputs, seed: run.seed)
+            JacobianNorms.addRayNorms(to: &table, model, directions: directions)
+        }
+        var metrics = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                  threads: threads, wallTimeSeconds: loop.wallTimeSeconds, lossCurve: outcome.lossCurve,
                                  finalTrainLoss: outcome.finalLoss, epochsRun: outcome.epochsRun, extrapolation: table,
                                  stoppedEarly: outcome.stoppedEarly)
+        if model.providesTangents { metrics.meanSquaredJacobianNorm = JacobianNorms.meanSquared(model, inputs: data.train.inputs) }
         var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description
