@@ -141,6 +141,9 @@ extension Train {
         @Flag(help: "The finite network's empirical NTK at initialisation, not the infinite-width one.")
         var empirical = false
 
+        @Flag(help: "The Jacobian NTK: the kernel of (f, df/dx_1, ..., df/dx_d), point-major, N1(1+d) x N2(1+d).")
+        var jacobian = false
+
         @Option(help: "Where to write the kernel as CSV.")
         var out: String?
 
@@ -162,9 +165,9 @@ extension Train {
         func run() throws {
             try exitingOnFailure {
                 let request = KernelCommand.Request(config: config, x1: parsedGrid ?? .file(x1!), x2: x2.map { .file($0) },
-                                                    empirical: empirical, output: out, heatmap: heatmap)
+                                                    empirical: empirical, output: out, heatmap: heatmap, jacobian: jacobian)
                 let shape = try KernelCommand.run(request)
-                print("\(empirical ? "empirical" : "infinite-width") NTK, \(shape[0]) x \(shape[1])"
+                print("\(empirical ? "empirical" : "infinite-width") \(jacobian ? "Jacobian NTK" : "NTK"), \(shape[0]) x \(shape[1])"
                       + (out.map { ": \($0)" } ?? "") + (heatmap.map { ", heatmap \($0)" } ?? ""))
             }
         }

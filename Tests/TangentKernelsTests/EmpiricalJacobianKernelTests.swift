@@ -22,16 +22,39 @@ import TestSupport
             let model = Sequential<Double>(dense(0), ActivationLayer(activation), dense(1), ActivationLayer(activation), dense(2))
             let (x1, x2) = (tensor(entry["x1"]!), tensor(entry["x2"]!))
             let expected = tensor(entry["kernel"]!)
-            let kernel = try model.empiricalJacobianTangentKernel(x1, x2)
-            #expect(kernel.shape == [9, 6])
-            let scale = expected.maxAbs()
-            let worst = zip(kernel.scalars, expected.scalars).map { Swift.abs($0 - $1) }.max()! / scale
-            #expect(worst < 1e-9, "\(activation): worst difference \(worst) of the largest entry")
+            for method in [EmpiricalTangentKernelMethod.jacobians, .structured] {
+                let kernel = try model.empiricalJacobianTangentKernel(x1, x2, method: method)
+                #expect(kernel.shape == [9, 6])
+                let scale = expected.maxAbs()
+                let worst = zip(kernel.scalars, expected.scalars).map { Swift.abs($0 - $1) }.max()! / scale
+                #expect(worst < 1e-9, "\(activation), \(method): worst difference \(worst) of the largest entry")
+            }
             // Without x2: symmetric, and its block against x1 equals the kernel's.
             let square = try model.empiricalJacobianTangentKernel(x1)
             #expect(square.shape == [9, 9])
             for row in 0..<9 { for column in 0..<9 { #expect(square[row, column] == square[column, row]) } }
         }
+    }
+
+    /// The structured path equals per-sample gradients on networks with residual blocks and
+    /// parameter-free norms; a network with LayerNorm's affine parameters falls back to them.
+    @Test func structuredEqualsPerSampleGradients() throws {
+        var generator = Xoshiro256StarStar(seed: 5)
+        let residual = Sequential<Double>(
+            Dense(3, 6, generator: &generator), LayerNorm(6, affine: false), Tanh(),
+            Residual(Sequential(Dense(6, 6, generator: &generator), GELU(), Dense(6, 6, generator: &generator))),
+            RMSNorm(6, affine: false), Dense(6, 1, generator: &generator))
+        let x1 = Tensor<Double>.randomNormal([4, 3], using: &generator), x2 = Tensor<Double>.randomNormal([3, 3], using: &generator)
+        for x in [x2, nil] {
+            let structured = try residual.empiricalJacobianTangentKernel(x1, x, method: .structured)
+            let oracle = try residual.empiricalJacobianTangentKernel(x1, x, method: .jacobians)
+            let worst = zip(structured.scalars, oracle.scalars).map { Swift.abs($0 - $1) }.max()! / oracle.maxAbs()
+            #expect(worst < 1e-12, "worst difference \(worst)")
+        }
+        let affine = Sequential<Double>(Dense(3, 6, generator: &generator), LayerNorm(6), ReLU(), Dense(6, 1, generator: &generator))
+        #expect(throws: EmpiricalTangentKernelError.self) { try affine.empiricalJacobianTangentKernel(x1, method: .structured) }
+        let automatic = try affine.empiricalJacobianTangentKernel(x1, x2)
+        #expect(automatic == (try affine.empiricalJacobianTangentKernel(x1, x2, method: .jacobians)))
     }
 
     @Test func valueBlockIsTheNTK() throws {

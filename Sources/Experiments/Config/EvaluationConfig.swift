@@ -10,12 +10,18 @@ public struct EvaluationConfig: Sendable, Equatable {
     public var directions: DirectionChoice
     /// For 1-D inputs: where to draw the prediction curve; nil for none.
     public var curve: CurveConfig?
+    /// Measure the input Jacobian's size: the mean ||df/dx||_F^2 on the training set
+    /// (`meanSquaredJacobianNorm` in metrics.json) and the mean ||df/dx||_F along the rays
+    /// (`jacobian_norm` in extrapolation.csv). Off by default (a tangent pass per input dimension);
+    /// a run with a Jacobian penalty measures them whatever this says.
+    public var jacobianNorms: Bool
 
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
-                curve: CurveConfig? = nil) {
+                curve: CurveConfig? = nil, jacobianNorms: Bool = false) {
         self.lambdas = lambdas
         self.directions = directions
         self.curve = curve
+        self.jacobianNorms = jacobianNorms
     }
 
     /// The curve when the config names none: ten times the training interval for 1-D synthetic
@@ -86,7 +92,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve"]
+    static let keys = ["lambdas", "directions", "curve", "jacobianNorms"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -124,6 +130,7 @@ extension EvaluationConfig {
                 evaluation.curve = CurveConfig.decode(curve, fallback: evaluation.curve)
             }
         }
+        evaluation.jacobianNorms = object.value("jacobianNorms", default: false) { $0.bool() }
         object.finish(known: keys)
         return evaluation
     }
@@ -180,6 +187,7 @@ extension EvaluationConfig {
             .object([JSONMember("from", .number($0.from)), JSONMember("to", .number($0.to)),
                      JSONMember("points", .number($0.points))])
         } ?? .string("none")
+        // Only when set, so that configs written before the key existed resolve as they did.
         return .object([
             JSONMember("lambdas", .object([
                 JSONMember("from", .number(lambdas.from)),
@@ -188,6 +196,6 @@ extension EvaluationConfig {
             ])),
             JSONMember("directions", directionsValue),
             JSONMember("curve", curveValue),
-        ])
+        ] + (jacobianNorms ? [JSONMember("jacobianNorms", .bool(true))] : []))
     }
 }

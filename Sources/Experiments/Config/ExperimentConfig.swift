@@ -69,6 +69,9 @@ extension ExperimentConfig {
         }
         if training.jacobianPenalty > 0, let problem = model.jacobianPenaltyProblem {
             root.context.report(JSONPath.root.appending("training").appending("jacobianPenalty"), problem)
+        } else if evaluation.jacobianNorms, model.hasBatchNorm {
+            root.context.report(JSONPath.root.appending("evaluation").appending("jacobianNorms"),
+                                "a \"batchNorm\" network has no tangent forward, so its input Jacobians are not measured; use false")
         }
         object.finish(known: topLevelKeys + ["variants", "seeds"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,

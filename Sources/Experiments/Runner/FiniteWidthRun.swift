@@ -54,8 +54,9 @@ enum FiniteWidthRun {
         let tape = Tape<Scalar>()
         let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
         var table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
-        // Input Jacobians where every layer has a tangent forward (not through a BatchNorm).
-        if model.providesTangents {
+        // Input Jacobians when asked for or trained against (the config refuses them with a BatchNorm).
+        let measuresJacobians = (config.evaluation.jacobianNorms || config.training.jacobianPenalty > 0) && model.providesTangents
+        if measuresJacobians {
             let directions = ExtrapolationMeasurement.directions(config.evaluation.directions, trainingInputs: data.train.inputs, seed: run.seed)
             JacobianNorms.addRayNorms(to: &table, model, directions: directions)
         }
@@ -63,7 +64,7 @@ enum FiniteWidthRun {
                                  threads: threads, wallTimeSeconds: loop.wallTimeSeconds, lossCurve: outcome.lossCurve,
                                  finalTrainLoss: outcome.finalLoss, epochsRun: outcome.epochsRun, extrapolation: table,
                                  stoppedEarly: outcome.stoppedEarly)
-        if model.providesTangents { metrics.meanSquaredJacobianNorm = JacobianNorms.meanSquared(model, inputs: data.train.inputs) }
+        if measuresJacobians { metrics.meanSquaredJacobianNorm = JacobianNorms.meanSquared(model, inputs: data.train.inputs) }
         var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
         let failure = ResultCheck.problem(in: record, initialLoss: initialLoss, learningRate: config.training.learningRate, data: data)
         record.metrics.failure = failure?.description

@@ -17,8 +17,12 @@ public enum KernelCommand {
         public var empirical: Bool
         public var output: String?
         public var heatmap: String?
-        public init(config: String, x1: Points, x2: Points?, empirical: Bool, output: String?, heatmap: String?) {
+        /// The Jacobian NTK: the kernel of (f, df/dx_1, ..., df/dx_d), N1 (1 + d) x N2 (1 + d), point-major.
+        public var jacobian: Bool
+        public init(config: String, x1: Points, x2: Points?, empirical: Bool, output: String?, heatmap: String?,
+                    jacobian: Bool = false) {
             (self.config, self.x1, self.x2, self.empirical, self.output, self.heatmap) = (config, x1, x2, empirical, output, heatmap)
+            self.jacobian = jacobian
         }
     }
 
@@ -43,7 +47,10 @@ public enum KernelCommand {
             // As a trained network is measured: a BatchNorm by its (initial) running statistics, since
             // in training mode its batch statistics leave a point no gradient of its own.
             network.setTraining(false)
-            kernel = try network.empiricalTangentKernel(x1, x2)
+            kernel = request.jacobian ? try network.empiricalJacobianTangentKernel(x1, x2) : try network.empiricalTangentKernel(x1, x2)
+        } else if request.jacobian {
+            throw UsageError("--jacobian without --empirical (the analytic Jacobian NTK) is not available in this build; "
+                             + "pass --empirical for the finite network's")
         } else {
             guard config.model.parameterization == .ntk else {
                 throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic kernel describes the "
@@ -56,6 +63,7 @@ public enum KernelCommand {
             try AtomicFile.write(rows.joined(separator: "\n") + "\n", to: output)
         }
         if let heatmap = request.heatmap {
+            guard !request.jacobian else { throw UsageError("--heatmap draws the NTK of 1-D inputs, not the Jacobian NTK; use --out") }
             guard x1.columns == 1, x2 == nil || x2!.columns == 1 else {
                 throw UsageError("--heatmap draws 1-D inputs only; these points have \(x1.columns) features")
             }
