@@ -4,7 +4,7 @@ import _Builtin_intrinsics.intel
 import Glibc
 
 /// The closed-form infinite-width kernel maps of the activations that have one (ReLU, exact
-/// GELU), pair by pair, eight pairs at a time; `Activation.kernelMapFunctions` (Activations.swift)
+/// GELU, erf), pair by pair, eight pairs at a time; `Activation.kernelMapFunctions` (Activations.swift)
 /// says which activations have one and hands these to `InfiniteWidthKernel.applyActivation`.
 
 
@@ -75,10 +75,29 @@ func geluKernelLanes(
     return (nngp, derivative)
 }
 
+/// erf, `phi(x) = erf(x)` (Williams 1997; neural-tangents' `stax.Erf(a=1, b=1, c=0)`). With the
+/// per-point roots `sqrt(1 + 2 K11)`, `sqrt(1 + 2 K22)` and `rho = 2 K12 / sqrt((1 + 2 K11)(1 + 2 K22))`:
+/// `K' = (2 / pi) arcsin(rho)` and
+/// `Kdot = dK'/dK12 = (4 / pi) / sqrt((1 + 2 K11)(1 + 2 K22) - 4 K12^2)`, computed as
+/// `(4 / pi) / (sqrt(1 + 2 K11) sqrt(1 + 2 K22) sqrt((1 - rho)(1 + rho)))`. Since |K12| <= sqrt(K11 K22),
+/// |rho| < 1 strictly (1 + 2K > 2K), so Kdot is finite everywhere; rho is clamped only against rounding.
+@_transparent
+func erfKernelLanes(
+    k12: KernelLanes, root1: KernelLanes, root2: KernelLanes, inverseRoot1: KernelLanes, inverseRoot2: KernelLanes
+) -> (nngp: KernelLanes, derivative: KernelLanes) {
+    let inverseRoot = inverseRoot1 * inverseRoot2
+    var rho = 2 * k12 * inverseRoot
+    rho.replace(with: 1, where: rho .> 1)
+    rho.replace(with: -1, where: rho .< -1)
+    let nngp = (2 / Double.pi) * arcsines(rho)
+    let derivative = (4 / Double.pi) * inverseRoot / squareRoots((1 - rho) * (1 + rho))
+    return (nngp, derivative)
+}
+
 /// One row of entries for a nonlinearity's map: `count` cross entries K12 (and Theta12) of one
 /// point of the first set against consecutive points of the second, or, for a diagonal, `count`
 /// points against themselves. Each point comes with its K(x, x) and the per-point value the map
-/// precomputes (`root`: sqrt(K) for ReLU, sqrt(K + 1) for GELU) and its inverse. The first
+/// precomputes (`root`: sqrt(K) for ReLU, sqrt(K + 1) for GELU, sqrt(1 + 2 K) for erf) and its inverse. The first
 /// point's values are read at offset 0 for a cross row and entry by entry for a diagonal.
 struct KernelMapRow {
     let nngp: UnsafeMutablePointer<Double>, ntk: UnsafeMutablePointer<Double>
@@ -91,7 +110,21 @@ struct KernelMapRow {
 /// ReLU's map over one row. Not inlined into its callers, so that the lane functions inline into
 /// this small loop (Swift stops inlining, even `@inline(__always)`, into very large callers).
 @inline(never)
-func reluKernelRow(_ row: KernelMapRow) {
+func reluKernelRow(_ row: KernelMapRow) { mapRowFromRoots(row, reluKernelLanes) }
+
+/// erf's map over one row (see `reluKernelRow`).
+@inline(never)
+func erfKernelRow(_ row: KernelMapRow) { mapRowFromRoots(row, erfKernelLanes) }
+
+/// The loop of a map whose lanes need only K12 and the per-point roots (ReLU, erf), eight
+/// entries at a time; `@_transparent`, so that each row function gets its own loop with the
+/// lane function inlined.
+@_transparent
+func mapRowFromRoots(
+    _ row: KernelMapRow,
+    _ lanes: (_ k12: KernelLanes, _ root1: KernelLanes, _ root2: KernelLanes, _ inverseRoot1: KernelLanes,
+              _ inverseRoot2: KernelLanes) -> (nngp: KernelLanes, derivative: KernelLanes)
+) {
     let width = KernelLanes.scalarCount
     let (root1Broadcast, inverseRoot1Broadcast) = (KernelLanes(repeating: row.root1[0]), KernelLanes(repeating: row.inverseRoot1[0]))
     var j = 0
@@ -100,10 +133,10 @@ func reluKernelRow(_ row: KernelMapRow) {
         let (root1, inverseRoot1) = row.isDiagonal
             ? (loadLanes(row.root1 + j, count: count, padding: 1), loadLanes(row.inverseRoot1 + j, count: count, padding: 1))
             : (root1Broadcast, inverseRoot1Broadcast)
-        let (mapped, derivative) = reluKernelLanes(
-            k12: loadLanes(row.nngp + j, count: count, padding: 0),
-            root1: root1, root2: loadLanes(row.root2 + j, count: count, padding: 1),
-            inverseRoot1: inverseRoot1, inverseRoot2: loadLanes(row.inverseRoot2 + j, count: count, padding: 1))
+        let (mapped, derivative) = lanes(
+            loadLanes(row.nngp + j, count: count, padding: 0),
+            root1, loadLanes(row.root2 + j, count: count, padding: 1),
+            inverseRoot1, loadLanes(row.inverseRoot2 + j, count: count, padding: 1))
         storeLanes(mapped, row.nngp + j, count: count)
         storeLanes(loadLanes(row.ntk + j, count: count, padding: 0) * derivative, row.ntk + j, count: count)
         j &+= width

@@ -14,6 +14,9 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     case geluTanh = "gelu_tanh"
     /// x * sigmoid(x) (PyTorch's `nn.SiLU`, also called swish).
     case silu
+    /// The error function, erf(x) = (2 / sqrt(pi)) * integral from 0 to x of exp(-t^2) dt: a
+    /// tanh-like squashing whose infinite-width kernel has a closed form (Williams 1997).
+    case erf
 }
 
 @usableFromInline let geluTanhScale = (2 / Double.pi).squareRoot()
@@ -43,6 +46,8 @@ func activationForward<Scalar: BLASScalar>(
         }
     case .silu:
         for i in 0..<count { out[i] = input[i] / (1 + Scalar.exp(-input[i])) }
+    case .erf:
+        for i in 0..<count { out[i] = Scalar.erf(input[i]) }
     }
 }
 
@@ -58,7 +63,7 @@ func activationBackward<Scalar: BLASScalar>(
     case .relu: FINITEWIDTH_RELU
     case .tanh: FINITEWIDTH_TANH
     case .sigmoid: FINITEWIDTH_SIGMOID
-    case .gelu, .geluTanh, .silu: nil
+    case .gelu, .geluTanh, .silu, .erf: nil
     }
     if let kernel {
         finitewidth_activation_backward(Scalar.kernelPrecision, FINITEWIDTH_VECTORS_WIDEST, kernel, inputGradient,
@@ -93,6 +98,13 @@ func activationBackward<Scalar: BLASScalar>(
             let x = input[i]
             let s = 1 / (1 + Scalar.exp(-x))
             inputGradient[i] += outGradient[i] * s * (1 + x * (1 - s))
+        }
+    case .erf:
+        // d/dx erf(x) = (2 / sqrt(pi)) exp(-x^2).
+        let twoOverSqrtPi = Scalar(2 / Double.pi.squareRoot())
+        for i in 0..<count {
+            let x = input[i]
+            inputGradient[i] += outGradient[i] * twoOverSqrtPi * Scalar.exp(-x * x)
         }
     }
 }
@@ -167,6 +179,12 @@ public struct SiLU<Scalar: BLASScalar>: PointwiseActivation {
     public var activation: Activation { .silu }
 }
 
+/// erf(x), the error function (neural-tangents' `stax.Erf()`).
+public struct Erf<Scalar: BLASScalar>: PointwiseActivation {
+    public init() {}
+    public var activation: Activation { .erf }
+}
+
 /// Any of the nonlinearities, chosen at run time (as a config does).
 public struct ActivationLayer<Scalar: BLASScalar>: PointwiseActivation {
     public let activation: Activation
@@ -179,6 +197,7 @@ extension Variable {
     public func sigmoid() -> Variable { tape.activation(self, .sigmoid) }
     public func gelu(approximate: Bool = false) -> Variable { tape.activation(self, approximate ? .geluTanh : .gelu) }
     public func silu() -> Variable { tape.activation(self, .silu) }
+    public func erf() -> Variable { tape.activation(self, .erf) }
 }
 
 // MARK: - Infinite-width kernel maps (the per-pair formulas: ActivationKernelMaps.swift)
@@ -191,6 +210,7 @@ extension Activation {
         switch self {
         case .relu: ({ $0.squareRoot() }, reluKernelRow)
         case .gelu: ({ ($0 + 1).squareRoot() }, geluKernelRow)
+        case .erf: ({ (1 + 2 * $0).squareRoot() }, erfKernelRow)
         // E[phi(u) phi(v)] over Gaussian (u, v) has no closed form (neural-tangents approximates
         // sigmoid by a scaled erf, which is another function).
         case .tanh, .sigmoid, .geluTanh, .silu: nil
@@ -198,13 +218,13 @@ extension Activation {
     }
 
     /// Whether `InfiniteWidthKernel.applyActivation` has a closed-form map for this nonlinearity
-    /// (ReLU and exact GELU).
+    /// (ReLU, exact GELU and erf).
     public var hasAnalyticKernelMap: Bool { kernelMapFunctions != nil }
 }
 
 extension InfiniteWidthKernel {
     /// Applies a pointwise nonlinearity's map, for the activations with `hasAnalyticKernelMap`:
-    /// ReLU (arc-cosine kernel) and exact GELU.
+    /// ReLU (arc-cosine kernel), exact GELU and erf.
     /// - Throws: `InfiniteWidthKernelError` for the others (no closed form for their Gaussian
     ///   expectations), or when the pre-activations are not centred Gaussian (the nonlinearity
     ///   does not follow a Dense layer or a LayerNorm after one).
@@ -229,7 +249,7 @@ extension InfiniteWidthKernel {
 }
 
 extension Activation {
-    /// The layer's name in messages: "ReLU", "Tanh", "Sigmoid", "GELU", "GELU(approximate: tanh)", "SiLU".
+    /// The layer's name in messages: "ReLU", "Tanh", "Sigmoid", "GELU", "GELU(approximate: tanh)", "SiLU", "Erf".
     public var layerName: String {
         switch self {
         case .relu: "ReLU"
@@ -238,6 +258,7 @@ extension Activation {
         case .gelu: "GELU"
         case .geluTanh: "GELU(approximate: tanh)"
         case .silu: "SiLU"
+        case .erf: "Erf"
         }
     }
 }

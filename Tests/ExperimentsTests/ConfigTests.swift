@@ -104,7 +104,7 @@ func problems(_ text: String, file: String = "configs/x.json") -> [String] {
         #expect(problems(#"{"model": {"width": -3}}"#)
             == [#"configs/x.json: model.width: expected a positive integer or "infinite", found -3"#])
         #expect(problems(#"{"model": {"activation": "Relu"}}"#)
-            == [#"configs/x.json: model.activation: expected one of "relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", found "Relu""#])
+            == [#"configs/x.json: model.activation: expected one of "relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", "erf", found "Relu""#])
         #expect(problems(#"{"precision": 64}"#) == [#"configs/x.json: precision: expected one of "float32", "float64", found 64"#])
     }
 
