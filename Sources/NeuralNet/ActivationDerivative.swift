@@ -10,7 +10,8 @@ import Glibc
 /// - GELU: phi' = Phi(x) + x phi(x), phi'' = phi(x) (2 - x^2);
 /// - GELU (tanh), with u = a (x + c x^3), t = tanh u, u' = a (1 + 3 c x^2), u'' = 6 a c x:
 ///   phi' = (1 + t) / 2 + x (1 - t^2) u' / 2, phi'' = (1 - t^2) (u' + x (u'' - 2 t u'^2) / 2);
-/// - SiLU: phi' = s (1 + x (1 - s)), phi'' = s (1 - s) (2 + x (1 - 2 s)).
+/// - SiLU: phi' = s (1 + x (1 - s)), phi'' = s (1 - s) (2 + x (1 - 2 s));
+/// - erf: phi' = (2 / sqrt(pi)) exp(-x^2), phi'' = -2 x phi'.
 
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
@@ -49,6 +50,9 @@ func activationDerivativeForward<Scalar: BLASScalar>(
             let s = 1 / (1 + Scalar.exp(-x))
             out[i] = s * (1 + x * (1 - s))
         }
+    case .erf:
+        let twoOverSqrtPi = Scalar(2 / Double.pi.squareRoot())
+        for i in 0..<count { out[i] = twoOverSqrtPi * Scalar.exp(-input[i] * input[i]) }
     }
 }
 
@@ -91,6 +95,12 @@ func activationDerivativeBackward<Scalar: BLASScalar>(
             let x = input[i]
             let s = 1 / (1 + Scalar.exp(-x))
             inputGradient[i] += outGradient[i] * (s * (1 - s) * (2 + x * (1 - 2 * s)))
+        }
+    case .erf:
+        let twoOverSqrtPi = Scalar(2 / Double.pi.squareRoot())
+        for i in 0..<count {
+            let x = input[i]
+            inputGradient[i] += outGradient[i] * (-2 * x * twoOverSqrtPi * Scalar.exp(-x * x))
         }
     }
 }

@@ -49,15 +49,7 @@ extension Layer {
                     }
                     tape.backward(output.tangents, seed: tangentSeed)
                 }
-                var offset = (point * outputs + joint) * total
-                jacobian.withUnsafeMutableBufferPointer { row in
-                    for parameter in unique {
-                        parameter.gradient.withUnsafeBufferPointer { gradient in
-                            for k in 0..<gradient.count { row[offset + k] = gradient[k] }
-                            offset += gradient.count
-                        }
-                    }
-                }
+                copyGradients(of: unique, into: jacobian.unsafeMutableBaseAddress() + (point * outputs + joint) * total)
             }
         }
         return jacobian
@@ -156,6 +148,8 @@ extension Layer {
                 }
             }
         }
+        // Without x2 the kernel is symmetric: made exactly so, as the other paths make theirs.
+        if x2 == nil { mirrorLowerTriangle(theta, count: rows) }
         return kernel
     }
 
