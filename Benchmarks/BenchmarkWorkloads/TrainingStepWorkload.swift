@@ -13,6 +13,8 @@ public final class TrainingStepWorkload<Scalar: BLASScalar> {
     let x: Tensor<Scalar>, y: Tensor<Scalar>
     /// With a team: the batch split over its threads; without: one tape (BLAS may use threads).
     let dataParallel: DataParallelTraining<Scalar>?
+    /// lambda of the Jacobian penalty (`Tape.jacobianPenalizedLoss`); 0: the plain MSE step.
+    let jacobianPenalty: Scalar
 
     /// How a step uses threads.
     public enum Threads {
@@ -24,19 +26,22 @@ public final class TrainingStepWorkload<Scalar: BLASScalar> {
         case asTrainDoes(Int)
     }
 
-    public convenience init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Threads = .blas) {
+    public convenience init(width: Int, hiddenLayers: Int, batch: Int, layerNorm: Bool, threads: Threads = .blas,
+                            jacobianPenalty: Scalar = 0) {
         var generator = Xoshiro256StarStar(seed: 1)
         var description = MLPDescription(inputSize: 1, width: width, hiddenLayers: hiddenLayers)
         description.weightInitialization = .kaimingNormal
         description.biasInitialization = .normal(standardDeviation: 0.1)
         if layerNorm { description.layerNormAfter = [0] }
         let model: Sequential<Scalar> = description.build(generator: &generator)
-        self.init(model: model, batch: batch, threads: threads, generator: &generator)
+        self.init(model: model, batch: batch, threads: threads, jacobianPenalty: jacobianPenalty, generator: &generator)
     }
 
     /// A step of `model` (1 input, 1 output) on the same data, drawn from `generator`.
-    public init(model: Sequential<Scalar>, batch: Int, threads: Threads = .blas, generator: inout Xoshiro256StarStar) {
+    public init(model: Sequential<Scalar>, batch: Int, threads: Threads = .blas, jacobianPenalty: Scalar = 0,
+                generator: inout Xoshiro256StarStar) {
         self.model = model
+        self.jacobianPenalty = jacobianPenalty
         optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
         x = .randomUniform([batch, 1], low: -1, high: 1, using: &generator)
         y = x.map { Scalar(Glibc.sin(3 * Double($0))) }
@@ -47,6 +52,7 @@ public final class TrainingStepWorkload<Scalar: BLASScalar> {
             DataParallelTraining<Scalar>.threadsWorthUsing(available: count, rows: batch, model: model)
         }
         dataParallel = teamSize > 1 ? DataParallelTraining(model: model, team: WorkerTeam(size: teamSize)) : nil
+        dataParallel?.jacobianPenalty = jacobianPenalty
     }
 
     /// Runs one step.
@@ -58,7 +64,7 @@ public final class TrainingStepWorkload<Scalar: BLASScalar> {
         }
         tape.reset()
         optimizer.zeroGradients()
-        let loss = meanSquaredError(model(tape.input(x)), y)
+        let loss = tape.jacobianPenalizedLoss(model, inputs: x, targets: y, penalty: jacobianPenalty).loss
         tape.backward(loss)
         optimizer.step()
     }

@@ -13,7 +13,10 @@
 // residual blocks and a final LayerNorm), `batchnorm` (training mode: never split, t=2 runs whole on
 // one thread), `batchnorm-eval`, `rmsnorm-silu`. Steady state should allocate nothing: the package's
 // malloc counter (`mallocCountTotal`) reports allocations per step; the harness adds its own few
-// per sample, which a 0-step baseline benchmark (`harness baseline`) shows.
+// per sample, which a 0-step baseline benchmark (`harness baseline`) shows. The Jacobian penalty:
+// `f64 width=128 hidden=2 batch=100 ln t=<threads> jacobian-penalty` is the paper's LN-first
+// network's step with lambda = 0.1 (`Tape.jacobianPenalizedLoss`: the tangent pass forward and its
+// backward), to set against the same name without the suffix.
 
 import Benchmark
 import Glibc
@@ -25,10 +28,12 @@ struct StepCase: Sendable {
     /// With 2+ threads: split the batch over them (`DataParallelTraining`, what `train` does), or
     /// run one tape and let BLAS split each product (`blas`).
     var dataParallel = true
+    /// Train with a Jacobian penalty (lambda 0.1).
+    var jacobianPenalty = false
 
     var name: String {
         "\(double ? "f64" : "f32") width=\(width) hidden=\(hiddenLayers) batch=\(batch) \(layerNorm ? "ln" : "no-ln") t=\(threads)"
-            + (threads > 1 && !dataParallel ? " blas" : "")
+            + (threads > 1 && !dataParallel ? " blas" : "") + (jacobianPenalty ? " jacobian-penalty" : "")
     }
 }
 
@@ -45,14 +50,15 @@ let cases: [StepCase] = [
          StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 2),
          StepCase(width: width, hiddenLayers: hidden, batch: batch, layerNorm: ln, double: double, threads: 2, dataParallel: false)]
     }
-}
+} + [1, 2].map { StepCase(width: 128, hiddenLayers: 2, batch: 100, layerNorm: true, double: true, threads: $0, jacobianPenalty: true) }
 
 extension TrainingStepWorkload {
     /// The case's workload, warmed: its tape's buffers exist from here on.
     convenience init(_ stepCase: StepCase) {
         self.init(width: stepCase.width, hiddenLayers: stepCase.hiddenLayers, batch: stepCase.batch,
                   layerNorm: stepCase.layerNorm,
-                  threads: stepCase.threads > 1 && stepCase.dataParallel ? .splitOver(stepCase.threads) : .blas)
+                  threads: stepCase.threads > 1 && stepCase.dataParallel ? .splitOver(stepCase.threads) : .blas,
+                  jacobianPenalty: stepCase.jacobianPenalty ? 0.1 : 0)
         for _ in 0..<3 { step() }
     }
 }

@@ -138,6 +138,13 @@ public protocol PointwiseActivation<Scalar>: Layer {
 
 extension PointwiseActivation {
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> { x.tape.activation(x, activation) }
+    /// The tangent d phi(x) = phi'(x) dx, in every block (`ActivationDerivative.swift`).
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        let tape = x.tape
+        return ValueAndTangents(value: tape.activation(x.value, activation),
+                                tangents: tape.blockwiseProduct(tape.activationDerivative(x.value, activation), x.tangents))
+    }
+    public var providesTangents: Bool { true }
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] { [] }
 }
 

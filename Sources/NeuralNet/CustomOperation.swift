@@ -64,6 +64,17 @@ public protocol CustomOperation<Scalar>: AnyObject {
     /// parameters and none are declared for one with parameters: the empirical NTK of a network
     /// containing it then comes from per-sample Jacobians (correct, slower).
     func tangentKernelTerms(_ context: CustomOperationContext<Scalar>) -> [TangentKernelTerm<Scalar>]?
+
+    /// The tangents of a one-input op's output (`ValueAndTangents`: d blocks beside the values),
+    /// given its input with tangents and its recorded output, built from differentiable tape ops
+    /// (`blockwiseProduct`, `activationDerivative`, `+`, `*`, ... or other custom ops), so that
+    /// their backward comes with them. For softplus: `tape.blockwiseProduct(x.value.sigmoid(),
+    /// x.tangents)`. By default the op has none and refuses with a message; say so with
+    /// `providesTangents`.
+    func tangents(of input: ValueAndTangents<Scalar>, output: Variable<Scalar>) -> Variable<Scalar>
+
+    /// Whether `tangents(of:output:)` is implemented (false by default).
+    var providesTangents: Bool { get }
 }
 
 extension CustomOperation {
@@ -76,8 +87,18 @@ extension CustomOperation {
         parameters.isEmpty ? [] : nil
     }
 
+    public var providesTangents: Bool { false }
+    public func tangents(of input: ValueAndTangents<Scalar>, output: Variable<Scalar>) -> Variable<Scalar> {
+        missingTangents("the custom operation \(name)")
+    }
+
     /// Records the op on the tape of its input.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> { x.tape.record(self, x) }
+    /// Records the op on the tape of its input, with its output's tangents (`tangents(of:output:)`).
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        let output = x.tape.record(self, x.value)
+        return ValueAndTangents(value: output, tangents: tangents(of: x, output: output))
+    }
     /// Records the op on the tape of its inputs.
     public func callAsFunction(_ x: Variable<Scalar>, _ y: Variable<Scalar>) -> Variable<Scalar> { x.tape.record(self, x, y) }
     /// Records the op on the tape of its inputs.

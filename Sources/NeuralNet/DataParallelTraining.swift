@@ -48,6 +48,13 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public private(set) var rowMixingOperation: String?
     /// The loss each step takes: a mean over rows either way, so the slices' shares add up to it.
     public var loss = LossFunction.meanSquaredError
+    /// lambda of the Jacobian penalty (`Tape.jacobianPenalizedLoss`): each slice adds
+    /// lambda * sum of its rows' ||J||^2 / its rows, weighted by its share of the batch like its
+    /// MSE, so the sum is the whole batch's penalised loss. 0 (the default) trains on the MSE.
+    public var jacobianPenalty: Scalar = 0 {
+        didSet { precondition(jacobianPenalty == 0 || model.providesTangents, "DataParallelTraining.jacobianPenalty: "
+            + "the model has a layer without a tangent forward (Layer.providesTangents), which a Jacobian penalty needs") }
+    }
 
     enum Phase {
         case forwardBackward(rowsInBatch: Int, replicas: Int)
@@ -134,8 +141,8 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     /// split, 40-41 ms with BLAS's threads.
     public static var largestProductForSplitting: Int { 1 << 28 }
 
-    /// The loss (`loss`: by default the mean squared error, the mean over every element) of `model`
-    /// on `inputs` against `targets`, with its gradient left in every parameter's `gradient`,
+    /// The loss (`loss`: by default the mean squared error, the mean over every element; plus the
+    /// Jacobian penalty, if `jacobianPenalty` is set) of `model` on `inputs` against `targets`, with its gradient left in every parameter's `gradient`,
     /// which is overwritten, not added to. A batch of fewer rows than the team's threads uses
     /// one thread a row. BLAS is set to one thread, and left there (see `withOneBLASThread`).
     @_specialize(where Scalar == Float)
@@ -215,7 +222,7 @@ public final class DataParallelTraining<Scalar: BLASScalar>: TeamJob {
     public func run(thread: Int) {
         switch phase {
         case let .forwardBackward(rows, active):
-            if thread < active { replicas[thread].forwardBackward(model, rowsInBatch: rows, loss: loss) }
+            if thread < active { replicas[thread].forwardBackward(model, rowsInBatch: rows, loss: loss, jacobianPenalty: jacobianPenalty) }
         case let .sumGradients(active):
             sumGradients(thread: thread, replicas: active)
         case let .sumGradientsAndUpdate(active):
@@ -283,11 +290,13 @@ final class Replica<Scalar: BLASScalar> {
     }
 
     /// This slice's forward, loss and backward; its gradients are scaled by its share of the rows.
-    func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int, loss lossFunction: LossFunction) {
+    func forwardBackward(_ model: Sequential<Scalar>, rowsInBatch: Int, loss lossFunction: LossFunction, jacobianPenalty: Scalar) {
         let share = Scalar(inputs.rows) / Scalar(rowsInBatch)
         seed.unsafeMutableBaseAddress().pointee = share
         tape.reset()
-        let loss = lossFunction(model(tape.input(inputs)), targets)
+        // The penalised loss is MSE-based (configs refuse cross-entropy with a penalty).
+        let loss = jacobianPenalty == 0 ? lossFunction(model(tape.input(inputs)), targets)
+            : tape.jacobianPenalizedLoss(model, inputs: inputs, targets: targets, penalty: jacobianPenalty).loss
         self.loss = Double(loss.value.scalar * share)
         tape.backward(loss, seed: seed)
     }

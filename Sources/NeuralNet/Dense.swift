@@ -244,6 +244,15 @@ public struct Dense<Scalar: BLASScalar>: Layer {
         x.tape.dense(x, weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale)
     }
 
+    /// The tangent of `s x Wᵀ + b` along dx is `s dx Wᵀ`: the same op on the same W, without the
+    /// bias, over all d B tangent rows at once (one GEMM; W's gradient gets both contributions).
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        ValueAndTangents(value: self(x.value),
+                         tangents: x.tape.dense(x.tangents, weight: weight, bias: nil, weightScale: weightScale))
+    }
+
+    public var providesTangents: Bool { true }
+
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
@@ -303,5 +312,33 @@ extension Dense {
         }
         kernel.applyDense(weightStandardDeviation: weightStandardDeviation,
                           biasStandardDeviation: bias == nil ? 0 : biasStandardDeviation)
+    }
+}
+
+// MARK: - Factors of the empirical Jacobian NTK
+
+/// A Dense op recorded on a tape: its parameters and scales, the rows it multiplied and (after a
+/// `backward` pass) the gradients at its output. Sample rows r of one point give its parameters'
+/// gradients `s_w sum_r D_rᵀ A_r` (W) and `s_b sum_r D_r` (b): the factors the structured
+/// empirical Jacobian NTK multiplies (TangentKernels' `empiricalJacobianTangentKernel`).
+public struct RecordedDenseProduct<Scalar: BLASScalar> {
+    public let weight: Parameter<Scalar>
+    public let bias: Parameter<Scalar>?
+    public let weightScale: Scalar, biasScale: Scalar
+    /// [rows, in]: the op's input.
+    public let inputs: Tensor<Scalar>
+    /// [rows, out]: the gradient at its output from the last `backward` (stale if it did not reach it).
+    public let outputGradients: Tensor<Scalar>
+}
+
+extension Tape {
+    /// The Dense ops of the current step in recording order (a Dense layer's tangent forward
+    /// records its value's op, then its tangents' op on the same weight, without bias).
+    public var recordedDenseProducts: [RecordedDenseProduct<Scalar>] {
+        nodes[0..<recorded].compactMap { node in
+            guard case let .dense(input, weight, bias, weightScale, biasScale) = node.operation else { return nil }
+            return RecordedDenseProduct(weight: weight, bias: bias, weightScale: weightScale, biasScale: biasScale,
+                                        inputs: nodes[input].value, outputGradients: node.gradient)
+        }
     }
 }

@@ -34,12 +34,23 @@ public protocol Layer<Scalar> {
     /// - Throws: `InfiniteWidthKernelError` when the layer has no closed-form map, or none where it
     ///   sits (the default for layers that do not provide one).
     func kernelMap(_ kernel: inout InfiniteWidthKernel) throws
+
+    /// The forward pass with input tangents (`ValueAndTangents`): the output's values and their
+    /// derivatives along the same input coordinates, recorded with differentiable ops so that
+    /// input Jacobians and the Jacobian penalty back-propagate. Layers without one refuse with a
+    /// message (the default); `providesTangents` says which.
+    func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar>
+
+    /// Whether `callAsFunction(_: ValueAndTangents)` is implemented (false by default).
+    var providesTangents: Bool { get }
 }
 
 extension Layer {
     public var namedBuffers: [(name: String, buffer: Buffer<Scalar>)] { [] }
     public func setTraining(_ training: Bool) {}
     public var mixesBatchRows: Bool { false }
+    public var providesTangents: Bool { false }
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> { missingTangents("\(Self.self)") }
 
     /// No closed form known: throws, naming the layer and what is supported.
     public func kernelMap(_ kernel: inout InfiniteWidthKernel) throws {
@@ -78,6 +89,18 @@ public struct Sequential<Scalar: BLASScalar>: Layer {
         var current = x
         for layer in layers { current = layer(current) }
         return current
+    }
+
+    /// Each layer's tangent forward in order.
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        var current = x
+        for layer in layers { current = layer(current) }
+        return current
+    }
+
+    public var providesTangents: Bool {
+        for layer in layers where !layer.providesTangents { return false }
+        return true
     }
 
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {

@@ -143,6 +143,15 @@ public struct LayerNorm<Scalar: BLASScalar>: Layer {
         x.tape.layerNorm(x, weight: weight, bias: bias, epsilon: epsilon)
     }
 
+    /// The tangent gamma .* d xhat, LayerNorm's derivative with its second-order terms in the
+    /// backward, as one fused op (`NormalizationTangent.swift`).
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        ValueAndTangents(value: self(x.value), tangents: x.tape.normalizationTangent(
+            x.value, tangents: x.tangents, weight: weight, centred: true, epsilon: epsilon))
+    }
+
+    public var providesTangents: Bool { true }
+
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         guard let weight, let bias else { return [] }
         return [("weight", weight), ("bias", bias)]

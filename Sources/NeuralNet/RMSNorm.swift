@@ -146,6 +146,14 @@ public struct RMSNorm<Scalar: BLASScalar>: Layer {
         x.tape.rmsNorm(x, weight: weight, epsilon: epsilon)
     }
 
+    /// The tangent gamma .* d xhat, as LayerNorm's without the centring (`NormalizationTangent.swift`).
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        ValueAndTangents(value: self(x.value), tangents: x.tape.normalizationTangent(
+            x.value, tangents: x.tangents, weight: weight, centred: false, epsilon: epsilon))
+    }
+
+    public var providesTangents: Bool { true }
+
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         weight.map { [("weight", $0)] } ?? []
     }

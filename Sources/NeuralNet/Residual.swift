@@ -35,6 +35,16 @@ public struct Residual<Scalar: BLASScalar>: Layer {
         return x + branch
     }
 
+    /// The tangent of x + inner(x) is dx + the inner block's tangent.
+    public func callAsFunction(_ x: ValueAndTangents<Scalar>) -> ValueAndTangents<Scalar> {
+        let branch = inner(x)
+        precondition(branch.value.shape == x.value.shape,
+                     "Residual: the inner block maps an input of shape \(x.value.shape) to shape \(branch.value.shape)")
+        return ValueAndTangents(value: x.value + branch.value, tangents: x.tangents + branch.tangents)
+    }
+
+    public var providesTangents: Bool { inner.providesTangents }
+
     public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
         inner.namedParameters.map { ("inner.\($0.name)", $0.parameter) }
     }

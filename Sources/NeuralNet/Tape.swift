@@ -225,6 +225,11 @@ public final class Tape<Scalar: BLASScalar> {
         case let .batchNorm(input, weight, bias, usesBatchStatistics):
             batchNormBackwardStep(node, input: nodes[input], weight: weight, bias: bias, usesBatchStatistics: usesBatchStatistics)
         case let .activation(input, activation): activationBackwardStep(node, input: nodes[input], activation: activation)
+        case let .activationDerivative(input, activation):
+            activationDerivativeBackwardStep(node, input: nodes[input], activation: activation)
+        case let .blockwiseProduct(factor, blocks): blockwiseProductBackwardStep(node, factor: nodes[factor], blocks: nodes[blocks])
+        case let .normalizationTangent(input, tangents, weight, centred):
+            normalizationTangentBackwardStep(node, input: nodes[input], tangents: nodes[tangents], weight: weight, centred: centred)
         case let .unary(input, function): unaryBackwardStep(node, input: nodes[input], function: function)
         case let .elementwise(a, b, operation): elementwiseBackwardStep(node, nodes[a], nodes[b], operation: operation)
         case let .rowVector(matrix, vector, operation):
@@ -244,8 +249,10 @@ public final class Tape<Scalar: BLASScalar> {
     func kernelContribution(_ node: Node<Scalar>) -> KernelContribution<Scalar> {
         switch node.operation {
         case .input, .activation, .unary, .elementwise, .rowVector, .scalarAffine, .matmul, .sum, .axisSum, .meanSquaredError,
-             .crossEntropy:
+             .crossEntropy, .activationDerivative, .blockwiseProduct:
             return .noParameters
+        case let .normalizationTangent(_, _, weight, _):
+            return weight == nil ? .noParameters : .unsupported("the tangent of an affine LayerNorm or RMSNorm")
         case let .parameter(parameter): return .unsupported("a parameter of shape \(parameter.shape) used as a variable")
         case let .dense(input, weight, bias, weightScale, biasScale):
             return denseKernelContribution(node, input: nodes[input], weight: weight, bias: bias,
@@ -269,6 +276,9 @@ public final class Tape<Scalar: BLASScalar> {
         case let .batchNorm(input, _, _, usesBatchStatistics: true):
             return RowDependence(whole: OperationInputs(input), what: "a BatchNorm in training mode (its batch statistics couple the rows)")
         case let .elementwise(a, b, _): return RowDependence(rowwise: OperationInputs(a, b))
+        case let .activationDerivative(input, _): return RowDependence(rowwise: OperationInputs(input))
+        // Tangent row j B + i reads sample i's rows only: a batch's samples stay apart.
+        case let .blockwiseProduct(a, b), let .normalizationTangent(a, b, _, _): return RowDependence(rowwise: OperationInputs(a, b))
         case let .rowVector(matrix, vector, _):
             return RowDependence(rowwise: OperationInputs(matrix), whole: OperationInputs(vector), what: "a row vector broadcast over rows")
         case let .matmul(a, b): return RowDependence(rowwise: OperationInputs(a), whole: OperationInputs(b), what: "a matrix product")
@@ -317,6 +327,12 @@ enum Operation<Scalar: BLASScalar> {
     /// Normalised by the batch's statistics (training) or by the running ones (evaluation).
     case batchNorm(input: Int, weight: Parameter<Scalar>?, bias: Parameter<Scalar>?, usesBatchStatistics: Bool)
     case activation(input: Int, Activation)
+    /// phi'(x), the factor of an activation's tangent.
+    case activationDerivative(input: Int, Activation)
+    /// A [B, n] factor times each [B, n] block of a [d B, n] matrix (input tangents).
+    case blockwiseProduct(factor: Int, blocks: Int)
+    /// LayerNorm's (`centred`) or RMSNorm's tangent along d blocks of tangents.
+    case normalizationTangent(input: Int, tangents: Int, weight: Parameter<Scalar>?, centred: Bool)
     case unary(input: Int, UnaryFunction)
     case elementwise(Int, Int, ElementwiseOperation)
     /// A [rows, n] matrix combined with a [1, n] vector in every row.

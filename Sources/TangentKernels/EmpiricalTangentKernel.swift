@@ -145,15 +145,7 @@ extension Layer {
                 throw EmpiricalTangentKernelError.outputNotScalar(shape: output.shape, points: 1)
             }
             tape.backward(output)
-            var offset = point * total
-            jacobian.withUnsafeMutableBufferPointer { row in
-                for parameter in unique {
-                    parameter.gradient.withUnsafeBufferPointer { gradient in
-                        for k in 0..<gradient.count { row[offset + k] = gradient[k] }
-                        offset += gradient.count
-                    }
-                }
-            }
+            copyGradients(of: unique, into: jacobian.unsafeMutableBaseAddress() + point * total)
         }
         return jacobian
     }
@@ -330,6 +322,15 @@ func gramProduct<Scalar: BLASScalar>(
     Scalar.gemm(transposeA: false, transposeB: true, m: count1, n: count2, k: k, alpha: 1,
                 a: f.unsafeBaseAddress + start1 * k, lda: max(k, 1), b: g.unsafeBaseAddress + start2 * k, ldb: max(k, 1),
                 beta: beta, c: c, ldc: ldc)
+}
+
+/// Writes the parameters' gradients end to end from `row` (a row of a parameter Jacobian).
+func copyGradients<Scalar: BLASScalar>(of parameters: [Parameter<Scalar>], into row: UnsafeMutablePointer<Scalar>) {
+    var offset = 0
+    for parameter in parameters {
+        (row + offset).update(from: parameter.gradient.unsafeBaseAddress, count: parameter.value.count)
+        offset += parameter.value.count
+    }
 }
 
 /// Copies the strict lower triangle of an n x n matrix onto the upper one, in 64 x 64 blocks.

@@ -36,6 +36,12 @@ public final class ColumnScale: CustomOperation {
         }
     }
 
+    /// Linear in x: its tangent is the op itself applied to the tangents (their rows are rows too).
+    public var providesTangents: Bool { true }
+    public func tangents(of input: ValueAndTangents<Double>, output: Variable<Double>) -> Variable<Double> {
+        input.tape.record(self, input.tangents)
+    }
+
     public func tangentKernelTerms(_ context: CustomOperationContext<Double>) -> [TangentKernelTerm<Double>]? {
         guard declaresFactors else { return nil }
         let (x, d) = (context.input(0), context.outputGradient)

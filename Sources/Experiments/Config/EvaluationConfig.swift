@@ -18,12 +18,20 @@ public struct EvaluationConfig: Sendable, Equatable {
     /// Gradient descent at smaller steps and gradient flow beside the run (TrajectoryConfig.swift); nil for none.
     public var trajectory: TrajectoryConfig?
 
+    /// Measure the input Jacobian's size: the mean ||df/dx||_F^2 on the training set
+    /// (`meanSquaredJacobianNorm` in metrics.json) and the mean ||df/dx||_F along the rays
+    /// (`jacobian_norm` in extrapolation.csv). Off by default (a tangent pass per input dimension);
+    /// a run with a Jacobian penalty measures them whatever this says.
+    public var jacobianNorms: Bool
+
+
     public init(lambdas: LambdaGridConfig = .init(), directions: DirectionChoice = EvaluationConfig.defaultDirections,
-                curve: CurveConfig? = nil, kernel: KernelEvaluationConfig? = nil) {
+                curve: CurveConfig? = nil, kernel: KernelEvaluationConfig? = nil, jacobianNorms: Bool = false) {
         self.lambdas = lambdas
         self.directions = directions
         self.curve = curve
         self.kernel = kernel
+        self.jacobianNorms = jacobianNorms
     }
 
     /// The curve when the config names none: ten times the training interval for 1-D synthetic
@@ -94,7 +102,7 @@ public struct CurveConfig: Sendable, Equatable {
 // MARK: - Decoding
 
 extension EvaluationConfig {
-    static let keys = ["lambdas", "directions", "curve", "kernel", "linearized", "trajectory"]
+    static let keys = ["lambdas", "directions", "curve", "kernel", "linearized", "trajectory", "jacobianNorms"]
 
     static func decode(_ object: ConfigObject?, data: DataConfig, context: DecodingContext) -> EvaluationConfig {
         var evaluation = EvaluationConfig()
@@ -135,6 +143,7 @@ extension EvaluationConfig {
         evaluation.kernel = object.take("kernel")?.object().map(KernelEvaluationConfig.decode)
         evaluation.linearized = object.value("linearized", default: false) { $0.bool() }
         evaluation.trajectory = object.take("trajectory")?.object().map(TrajectoryConfig.decode)
+        evaluation.jacobianNorms = object.value("jacobianNorms", default: false) { $0.bool() }
         object.finish(known: keys)
         return evaluation
     }
@@ -204,6 +213,7 @@ extension EvaluationConfig {
         // Written only when set, so the config.json of a run without it reads as it always did.
         if let kernel { members.append(JSONMember("kernel", kernel.json)) }
         if let trajectory { members.append(JSONMember("trajectory", trajectory.json)) }
+        if jacobianNorms { members.append(JSONMember("jacobianNorms", .bool(true))) }
         return .object(members)
     }
 }

@@ -71,6 +71,15 @@ extension ExperimentConfig {
         if let kernel = evaluation.kernel { KernelEvaluationConfig.check(kernel, model: model, data: data, context: root.context) }
         checkLoss(training: training, data: data, context: root.context)
         if evaluation.trajectory != nil { TrajectoryConfig.checkTraining(training, context: root.context) }
+        if training.jacobianPenalty > 0, let problem = model.jacobianPenaltyProblem {
+            root.context.report(JSONPath.root.appending("training").appending("jacobianPenalty"), problem)
+        } else if training.jacobianPenalty > 0, training.loss != .meanSquaredError {
+            root.context.report(JSONPath.root.appending("training").appending("jacobianPenalty"),
+                                "the Jacobian penalty is added to the mean squared error; with \"loss\": \"crossEntropy\" use 0")
+        } else if evaluation.jacobianNorms, model.hasBatchNorm {
+            root.context.report(JSONPath.root.appending("evaluation").appending("jacobianNorms"),
+                                "a \"batchNorm\" network has no tangent forward, so its input Jacobians are not measured; use false")
+        }
         object.finish(known: topLevelKeys + ["variants", "seeds", "grid"])
         return ExperimentConfig(name: name, seed: seed, precision: precision, data: data, model: model,
                                 training: training, evaluation: evaluation)

@@ -175,7 +175,7 @@ extension TrainingConfig {
             $0.integer("a positive integer (epochs between loss records)", in: 1...largestSize)
         }
         training.jacobianPenalty = object.value("jacobianPenalty", default: defaultJacobianPenalty) {
-            $0.number("a finite number >= 0") { $0 >= 0 && $0.isFinite }
+            $0.number("a number >= 0 (lambda of the Jacobian penalty; 0 for none)") { $0 >= 0 && $0 <= 1e12 }
         }
         training.loss = object.value("loss", default: defaultLoss) { $0.choice(LossFunction.self) }
         if optimizerName == "gradientFlow" {
@@ -242,6 +242,20 @@ extension OptimizerConfig {
     }
 }
 
+extension ModelConfig {
+    /// Why this network cannot train with a Jacobian penalty, or nil: a BatchNorm has no per-sample
+    /// input Jacobian in training (its batch statistics couple the rows) and no tangent forward;
+    /// width "infinite" has no finite network to penalise (its predictor is the JNTK's).
+    var jacobianPenaltyProblem: String? {
+        if hasBatchNorm {
+            return "a Jacobian penalty needs each sample's input Jacobian, which a \"batchNorm\" network in training does "
+                + "not have (its batch statistics couple the rows); use \"layerNorm\" or \"rmsNorm\", or a penalty of 0"
+        }
+        // Width "infinite" runs the robust-training predictor (JacobianPenaltyRegression) instead.
+        return nil
+    }
+}
+
 // MARK: - Encoding
 
 extension TrainingConfig {
@@ -275,6 +289,7 @@ extension TrainingConfig {
         if let earlyStop { members.append(JSONMember("earlyStop", earlyStop.json)) }
         if let checkpointEvery { members.append(JSONMember("checkpointEvery", .number(checkpointEvery))) }
         members.append(JSONMember("logEvery", .number(logEvery)))
+        // Only when set, so that configs written before the key existed resolve as they did.
         if jacobianPenalty != 0 { members.append(JSONMember("jacobianPenalty", .number(jacobianPenalty))) }
         return .object(members)
     }

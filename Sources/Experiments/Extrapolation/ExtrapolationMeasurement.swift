@@ -11,11 +11,15 @@ public struct ExtrapolationPoint: Sendable, Equatable {
     /// nil otherwise.
     public var variance: Double? = nil
 
-    public init(lambda: Double, maxAbs: Double, meanAbs: Double, variance: Double? = nil) {
+    /// The mean over the directions u of ||df/dx(lambda u)||_F (`JacobianNorms`), where measured.
+    public var jacobianNorm: Double?
+
+    public init(lambda: Double, maxAbs: Double, meanAbs: Double, variance: Double? = nil, jacobianNorm: Double? = nil) {
         self.variance = variance
         self.lambda = lambda
         self.maxAbs = maxAbs
         self.meanAbs = meanAbs
+        self.jacobianNorm = jacobianNorm
     }
 }
 

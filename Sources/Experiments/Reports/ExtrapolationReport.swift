@@ -14,7 +14,8 @@ public struct RunExtrapolation: Sendable {
     }
 }
 
-/// `extrapolation.csv`: `lambda,max_abs,mean_abs` per row, then a `variant` column when runs have
+/// `extrapolation.csv`: `lambda,max_abs,mean_abs` per row, then `jacobian_norm` when a run measured
+/// it (the mean of ||df/dx|| over the directions; empty for a run without it), a `variant` column when runs have
 /// variants and a `seed` column when there is more than one seed. Numbers are printed with the
 /// fewest digits that read back to the same Double (whole numbers without `.0`).
 public enum ExtrapolationCSV {
@@ -25,6 +26,8 @@ public enum ExtrapolationCSV {
         let withVariance = runs.contains { $0.table.points.contains { $0.variance != nil } }
         var header = ["lambda", "max_abs", "mean_abs"]
         if withVariance { header.append("variance") }
+        let withJacobian = runs.contains { $0.table.points.contains { $0.jacobianNorm != nil } }
+        if withJacobian { header.append("jacobian_norm") }
         if withVariant { header.append("variant") }
         if withSeed { header.append("seed") }
         var lines = [header.joined(separator: ",")]
@@ -32,6 +35,7 @@ public enum ExtrapolationCSV {
             for point in run.table.points {
                 var fields = [csvNumber(point.lambda), csvNumber(point.maxAbs), csvNumber(point.meanAbs)]
                 if withVariance { fields.append(point.variance.map(csvNumber) ?? "") }
+                if withJacobian { fields.append(point.jacobianNorm.map(csvNumber) ?? "") }
                 if withVariant { fields.append(csvField(run.variant ?? "")) }
                 if withSeed { fields.append("\(run.seed)") }
                 lines.append(fields.joined(separator: ","))

@@ -57,6 +57,8 @@ public struct RunMetrics: Sendable {
     /// Why a run that trained to its end failed all the same (``UnusableResultsError``): its
     /// results are not numbers anyone can use. Written as `"status": "failed"` and `"error"`.
     public var failure: String?
+    /// (1/N) sum_i ||df/dx(x_i)||_F^2 over the training inputs (`JacobianNorms`), where measured.
+    public var meanSquaredJacobianNorm: Double?
 
     public init(name: String, variant: String? = nil, seed: UInt64, precision: Precision, threads: Int,
                 wallTimeSeconds: Double, lossCurve: [LossRecord], finalTrainLoss: Double, epochsRun: Int,
@@ -119,6 +121,7 @@ public struct RunMetrics: Sendable {
         if let kernelDrift { members.append(JSONMember("kernelDrift", kernelDrift.json)) }
         if let kernelDispersion { members.append(JSONMember("kernelDispersion", kernelDispersion.json)) }
         if let linearized { members.append(JSONMember("linearized", linearized.json)) }
+        if let meanSquaredJacobianNorm { members.append(JSONMember("meanSquaredJacobianNorm", .number(meanSquaredJacobianNorm))) }
         if let divergence { members += [JSONMember("status", .string("diverged")), JSONMember("error", .string(divergence))] }
         for split in DataSplit.allCases {
             if let value = rSquared[split] { members.append(JSONMember(split.rSquaredKey, .number(value))) }
@@ -260,7 +263,7 @@ extension RunMetrics {
         let table = ExtrapolationTable(points: points.map {
             ExtrapolationPoint(lambda: $0["lambda"]?.doubleValue ?? .nan, maxAbs: $0["maxAbs"]?.doubleValue ?? .nan,
                                meanAbs: $0["meanAbs"]?.doubleValue ?? .nan,
-                               variance: $0["variance"].map { $0.doubleValue ?? .nan })
+                               variance: $0["variance"].map { $0.doubleValue ?? .nan }, jacobianNorm: $0["jacobianNorm"]?.doubleValue)
         })
         var rSquared = RSquaredBySplit(), accuracy = AccuracyBySplit()
         for split in DataSplit.allCases {
@@ -288,6 +291,7 @@ extension RunMetrics {
         kernelDispersion = json["kernelDispersion"].flatMap(KernelDispersionSummary.init(json:))
         linearized = json["linearized"].flatMap(LinearizedSummary.init(json:))
         self.accuracy = accuracy
+        meanSquaredJacobianNorm = json["meanSquaredJacobianNorm"]?.doubleValue
     }
 }
 
@@ -299,7 +303,8 @@ extension ExtrapolationTable {
             JSONMember("points", .array(points.map { point in
                 .object([JSONMember("lambda", .number(point.lambda)), JSONMember("maxAbs", .number(point.maxAbs)),
                          JSONMember("meanAbs", .number(point.meanAbs))]
-                        + (point.variance.map { [JSONMember("variance", .number($0))] } ?? []))
+                        + (point.variance.map { [JSONMember("variance", .number($0))] } ?? [])
+                        + (point.jacobianNorm.map { [JSONMember("jacobianNorm", .number($0))] } ?? []))
             })),
         ])
     }

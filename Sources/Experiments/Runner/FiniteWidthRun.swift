@@ -19,7 +19,7 @@ enum FiniteWidthRun {
                               inputs: data.train.inputs, targets: data.train.targets,
                               batchSize: config.training.batchSize.resolved(trainingSamples: data.train.count),
                               generator: Xoshiro256StarStar(seed: run.seed, stream: .batchOrder), threads: threads,
-                              loss: config.training.loss)
+                              loss: config.training.loss, jacobianPenalty: Scalar(config.training.jacobianPenalty))
         // Before a checkpoint replaces the parameters: what the results check compares the final loss
         // with. On a tape of its own, freed here: the trainer's tapes keep their batch-sized buffers.
         // A training-mode BatchNorm's forward moves its running statistics: put them back, so the
@@ -83,11 +83,18 @@ enum FiniteWidthRun {
         if threads > 1 { BLASRuntime.setThreadCount(threads) }
         let tape = Tape<Scalar>()
         let evaluate: (Tensor<Scalar>) -> Tensor<Scalar> = { model($0, tape: tape) }
-        let table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
+        var table = ExtrapolationMeasurement.measure(config.evaluation, trainingInputs: data.train.inputs, seed: run.seed, evaluate)
+        // Input Jacobians when asked for or trained against (the config refuses them with a BatchNorm).
+        let measuresJacobians = (config.evaluation.jacobianNorms || config.training.jacobianPenalty > 0) && model.providesTangents
+        if measuresJacobians {
+            let directions = ExtrapolationMeasurement.directions(config.evaluation.directions, trainingInputs: data.train.inputs, seed: run.seed)
+            JacobianNorms.addRayNorms(to: &table, model, directions: directions)
+        }
         var metrics = RunMetrics(name: config.name, variant: run.variant, seed: run.seed, precision: config.precision,
                                  threads: threads, wallTimeSeconds: wallTime, lossCurve: outcome.lossCurve,
                                  finalTrainLoss: outcome.finalLoss, epochsRun: outcome.epochsRun, extrapolation: table,
                                  stoppedEarly: outcome.stoppedEarly)
+        if measuresJacobians { metrics.meanSquaredJacobianNorm = JacobianNorms.meanSquared(model, inputs: data.train.inputs) }
         metrics.gradientFlow = flowTraining?.summary
         var record = RunRecord.measuring(metrics, config: config, data: data, evaluate)
         record.metrics.stopReason = outcome.stopReason

@@ -40,9 +40,7 @@ public enum KernelCommand {
             throw UsageError("--heatmap draws the NTK of 1-D inputs, not the Jacobian NTK's blocks; drop --heatmap or --jacobian")
         }
         let kernel: Tensor<Double>
-        if request.jacobian && request.empirical {
-            throw UsageError("--jacobian --empirical: the empirical Jacobian NTK is not in this build; drop --empirical for the analytic one")
-        } else if request.jacobian {
+        if request.jacobian && !request.empirical {
             guard config.model.parameterization == .ntk else {
                 throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic Jacobian NTK describes the "
                                  + "\"ntk\" parameterization")
@@ -58,7 +56,7 @@ public enum KernelCommand {
             // As a trained network is measured: a BatchNorm by its (initial) running statistics, since
             // in training mode its batch statistics leave a point no gradient of its own.
             network.setTraining(false)
-            kernel = try network.empiricalTangentKernel(x1, x2)
+            kernel = request.jacobian ? try network.empiricalJacobianTangentKernel(x1, x2) : try network.empiricalTangentKernel(x1, x2)
         } else {
             guard config.model.parameterization == .ntk else {
                 throw UsageError("\(request.config): model.parameterization is \"standard\": the analytic kernel describes the "
@@ -71,6 +69,7 @@ public enum KernelCommand {
             try AtomicFile.write(rows.joined(separator: "\n") + "\n", to: output)
         }
         if let heatmap = request.heatmap {
+            guard !request.jacobian else { throw UsageError("--heatmap draws the NTK of 1-D inputs, not the Jacobian NTK; use --out") }
             guard x1.columns == 1, x2 == nil || x2!.columns == 1 else {
                 throw UsageError("--heatmap draws 1-D inputs only; these points have \(x1.columns) features")
             }

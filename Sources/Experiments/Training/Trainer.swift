@@ -27,7 +27,8 @@ public struct DivergenceError: Error, CustomStringConvertible {
     }
 }
 
-/// Full-batch or minibatch gradient descent on mean squared error or cross-entropy, one epoch at a time, with
+/// Full-batch or minibatch gradient descent on mean squared error or cross-entropy (plus a Jacobian
+/// penalty on the MSE, if given), one epoch at a time, with
 /// every buffer allocated once: the tape, the batch tensors, the optimizer state.
 public final class Trainer<Scalar: BLASScalar> {
     public let model: Sequential<Scalar>
@@ -42,6 +43,9 @@ public final class Trainer<Scalar: BLASScalar> {
     public var epoch = 0
     /// The loss every step takes (and ``evaluateLoss()`` reports).
     public let loss: LossFunction
+    /// lambda of the Jacobian penalty: each step's loss is MSE + lambda * (1/B) sum_i ||J(x_i)||_F^2
+    /// (`Tape.jacobianPenalizedLoss`); 0 trains on the MSE alone.
+    public let jacobianPenalty: Scalar
 
     /// One tape for full batches and one for the smaller last batch, so neither reallocates.
     let tape = Tape<Scalar>(), remainderTape = Tape<Scalar>()
@@ -60,7 +64,7 @@ public final class Trainer<Scalar: BLASScalar> {
     ///   run for one count. BLAS's own thread count is the caller's to set.
     public init(model: Sequential<Scalar>, optimizer: any Optimizer<Scalar>, inputs: Tensor<Scalar>,
                 targets: Tensor<Scalar>, batchSize: Int? = nil, generator: Xoshiro256StarStar, threads: Int = 1,
-                loss: LossFunction = .meanSquaredError) {
+                loss: LossFunction = .meanSquaredError, jacobianPenalty: Scalar = 0) {
         precondition(inputs.rank == 2 && targets.rank == 2 && inputs.rows == targets.rows && inputs.rows > 0,
                      "Trainer: inputs \(inputs.shape) and targets \(targets.shape) must be matrices with the same rows, at least one")
         self.model = model
@@ -71,6 +75,10 @@ public final class Trainer<Scalar: BLASScalar> {
         let rows = inputs.rows
         self.batchSize = min(max(batchSize ?? rows, 1), rows)
         self.generator = generator
+        precondition(jacobianPenalty >= 0 && jacobianPenalty.isFinite && (jacobianPenalty == 0 || model.providesTangents),
+                     "Trainer: the Jacobian penalty must be a finite number >= 0 (got \(jacobianPenalty)) and the model's "
+                        + "layers must all have tangent forwards (Layer.providesTangents)")
+        self.jacobianPenalty = jacobianPenalty
         order = Array(0..<rows)
         let remainder = rows % self.batchSize
         batchInputs = Tensor(uninitializedShape: [self.batchSize, inputs.columns])
@@ -91,6 +99,8 @@ public final class Trainer<Scalar: BLASScalar> {
         } else {
             (dataParallel, remainderDataParallel) = (nil, nil)
         }
+        dataParallel?.jacobianPenalty = jacobianPenalty
+        remainderDataParallel?.jacobianPenalty = jacobianPenalty
     }
 
     /// Whether steps split their batches over threads (else one tape, whose products BLAS may
@@ -185,7 +195,8 @@ public final class Trainer<Scalar: BLASScalar> {
         }
         tape.reset()
         optimizer.zeroGradients()
-        let loss = self.loss(model(tape.input(inputs)), targets)
+        let loss = jacobianPenalty == 0 ? self.loss(model(tape.input(inputs)), targets)
+            : tape.jacobianPenalizedLoss(model, inputs: inputs, targets: targets, penalty: jacobianPenalty).loss
         let value = Double(loss.value.scalar)
         guard value.isFinite else {
             throw DivergenceError(epoch: epoch, loss: value, learningRate: optimizer.learningRate)
