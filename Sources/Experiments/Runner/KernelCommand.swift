@@ -32,6 +32,8 @@ public enum KernelCommand {
         if let x2, x2.columns != x1.columns {
             throw UsageError("--x1 has \(x1.columns) features but --x2 has \(x2.columns)")
         }
+        try checkMemory(config: config, rows: x1.shape[0], columns: x2?.shape[0] ?? x1.shape[0],
+                        limitBytes: MemoryEstimate.availableBytes(), empirical: request.empirical)
         let kernel: Tensor<Double>
         if request.empirical {
             guard case .finite(let width) = config.model.width else {
@@ -65,6 +67,22 @@ public enum KernelCommand {
         }
         if let failure = ResultCheck.problem(inKernel: kernel) { throw failure }
         return kernel.shape
+    }
+
+    /// Refuses, before anything is allocated, a kernel that would not fit in `limitBytes`: the
+    /// analytic kernels keep two N1 x N2 matrices (NNGP and NTK, updated in place layer by layer), the
+    /// empirical one its N1 x N2 result and each set's activations and deltas (about 4 per hidden unit).
+    static func checkMemory(config: ExperimentConfig, rows: Int, columns: Int, limitBytes: Double, empirical: Bool) throws {
+        let matrixBytes = Double(rows) * Double(columns) * 8
+        var bytes = (empirical ? 1 : 2) * matrixBytes
+        if empirical, case .finite(let width) = config.model.width {
+            bytes += 4 * Double(rows + columns) * Double(width) * Double(config.model.hiddenLayers) * 8
+        }
+        guard bytes > limitBytes else { return }
+        let flag = rows >= columns ? "--x1" : "--x2"
+        throw UsageError("a \(rows) x \(columns) kernel needs about \(MemoryEstimate.format(bytes: bytes)) of memory, more than the "
+                         + "\(MemoryEstimate.format(bytes: limitBytes)) available; pass fewer points with \(flag)"
+                         + (empirical && matrixBytes * 4 < limitBytes ? " or lower model.width" : ""))
     }
 
     static func points(_ source: Points) throws -> Tensor<Double> {
