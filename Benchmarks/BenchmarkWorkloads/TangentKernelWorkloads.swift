@@ -34,6 +34,16 @@ public enum TangentKernelWorkloads {
         return { _ = try network.infiniteWidthKernel(x) }
     }
 
+    /// The analytic NTK of `points` points and a kernel regression fitted on it, as an infinite-width
+    /// run does: the kernel is computed, then factored in place (no second N x N matrix).
+    public static func analyticNTKRegression(points: Int, inputs: Int = 8, hiddenLayers: Int = 3, seed: UInt64 = 0) -> () throws -> Void {
+        let network = layerNormNetwork(inputs: inputs, width: 1, hiddenLayers: hiddenLayers, seed: seed)
+        var generator = Xoshiro256StarStar(seed: seed &+ 1)
+        let x = Tensor<Double>.randomNormal([points, inputs], using: &generator)
+        let y = Tensor<Double>.randomNormal([points], using: &generator)
+        return { _ = try KernelRegression(kernel: network.infiniteWidthKernel(x).ntk, targets: y) }
+    }
+
     /// The structured empirical NTK of `points` points with themselves, for a network of
     /// `hiddenLayers` layers of `width` units with LayerNorm.
     public static func structuredEmpiricalNTK(

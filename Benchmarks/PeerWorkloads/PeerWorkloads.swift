@@ -10,8 +10,11 @@
 //   N(0, 0.1^2), LayerNorm (affine, epsilon 1e-5) after the first hidden Dense or none; full batch.
 //   The shapes of `Benchmarks/TrainingStep`: w128 h2 b100 f64, w512 h4 b256 f32, w2048 h2 b256 f32.
 // - `entk-n<N>`: the structured empirical NTK, N x N, of `TangentKernelWorkloads.layerNormNetwork`
-//   (8 inputs, 3 x (Dense 512, LayerNorm, ReLU), Dense 1; NTK parameterization; Float64).
+//   (8 inputs, 3 x (Dense 512, LayerNorm, ReLU), Dense 1; NTK parameterization; Float64);
+//   `entk-n<N>-w<W>`: the same at width W.
 // - `antk-n<N>`: the analytic NTK (and NNGP kernel) of the same architecture, N x N, Float64.
+// - `antk-fit-n<N>`: the analytic NTK of N points and a kernel regression fitted on it (Cholesky in
+//   place: the kernel's storage becomes the factor), as an infinite-width run does; Float64.
 //
 // Timing (`sample` below; the Python scripts do the same): a warmup of `--warmup` seconds (at
 // least one call), then single calls timed on the monotonic clock until `--seconds` have passed
@@ -22,7 +25,8 @@
 // `train` executable on configs/paper-toy.json as a whole.
 //
 // Output: first `{"runtime": {...}}` (BLAS core and its check, threads), then one
-// `{"workload": ..., "median_s": ...}` a workload.
+// `{"workload": ..., "median_s": ..., "peak_rss_bytes": ...}` a workload; the peak resident size is
+// the process's so far (`getrusage`), so `scripts/scaling` runs one workload a process.
 
 import Glibc
 import BenchmarkWorkloads
@@ -41,8 +45,9 @@ let knownWorkloads = [
 /// A workload parsed from its name; `build()` makes the operation to time.
 enum Workload {
     case step(width: Int, hiddenLayers: Int, batch: Int, double: Bool, layerNorm: Bool)
-    case empiricalNTK(points: Int)
+    case empiricalNTK(points: Int, width: Int)
     case analyticNTK(points: Int)
+    case analyticNTKRegression(points: Int)
 
     init?(_ name: String) {
         let parts = name.split(separator: "-").map(String.init)
@@ -57,9 +62,14 @@ enum Workload {
             else { return nil }
             self = .step(width: width, hiddenLayers: hidden, batch: batch, double: parts[4] == "f64", layerNorm: parts[5] == "ln")
         case "entk":
-            guard parts.count == 2, let points = number(parts[1], after: "n") else { return nil }
-            self = .empiricalNTK(points: points)
+            guard parts.count == 2 || parts.count == 3, let points = number(parts[1], after: "n") else { return nil }
+            guard let width = parts.count == 3 ? number(parts[2], after: "w") : 512 else { return nil }
+            self = .empiricalNTK(points: points, width: width)
         case "antk":
+            if parts.count == 3, parts[1] == "fit", let points = number(parts[2], after: "n") {
+                self = .analyticNTKRegression(points: points)
+                return
+            }
             guard parts.count == 2, let points = number(parts[1], after: "n") else { return nil }
             self = .analyticNTK(points: points)
         default:
@@ -77,15 +87,24 @@ enum Workload {
             }
             return TrainingStepWorkload<Float>(width: width, hiddenLayers: hiddenLayers, batch: batch, layerNorm: layerNorm,
                                                     threads: .asTrainDoes(threads)).step
-        case .empiricalNTK(let points):
-            return TangentKernelWorkloads.structuredEmpiricalNTK(points: points, width: 512, hiddenLayers: 3)
+        case let .empiricalNTK(points, width):
+            return TangentKernelWorkloads.structuredEmpiricalNTK(points: points, width: width, hiddenLayers: 3)
         case .analyticNTK(let points):
             return TangentKernelWorkloads.analyticNTK(points: points, hiddenLayers: 3)
+        case .analyticNTKRegression(let points):
+            return TangentKernelWorkloads.analyticNTKRegression(points: points, hiddenLayers: 3)
         }
     }
 }
 
 // MARK: - Timing
+
+/// The process's peak resident set size so far, in bytes (Linux reports kilobytes).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}
 
 /// Seconds on the monotonic clock.
 func monotonicSeconds() -> Double {
@@ -226,7 +245,7 @@ struct PeerWorkloads {
                     ("workload", quoted(name)), ("impl", quoted("FiniteWidth")), ("threads", String(threads)),
                     ("median_s", number(quantile(times, 0.5))), ("min_s", number(times[0])),
                     ("p25_s", number(quantile(times, 0.25))), ("p75_s", number(quantile(times, 0.75))),
-                    ("samples", String(times.count)),
+                    ("samples", String(times.count)), ("peak_rss_bytes", String(peakResidentBytes())),
                 ]))
             } catch {
                 print(object([("workload", quoted(name)), ("impl", quoted("FiniteWidth")), ("error", quoted("\(error)"))]))

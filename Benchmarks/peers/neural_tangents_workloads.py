@@ -17,7 +17,11 @@ eps 1e-12), stax.Relu()), stax.Dense(1, W_std=sqrt(2), b_std=0.1); NTK parameter
   --implementation: `default` (JACOBIAN_CONTRACTION, the library's default) and `structured`
   (STRUCTURED_DERIVATIVES). The default one takes ~40 s at N = 1024: compare-peers --quick asks
   for entk-n256 with it.
+  entk-n<N>-w<W>: the same at width W.
 - antk-n<N>: the analytic NTK (with the NNGP kernel) by `jit(kernel_fn)(x, None, ("nngp", "ntk"))`.
+- antk-fit-n<N>: the analytic NTK and a kernel regression fitted on it, as a JAX user writes it:
+  `jax.scipy.linalg.cho_factor` and `cho_solve` of the NTK with random targets (scripts/scaling).
+Each record carries the process's peak resident size so far (`peak_rss_bytes`).
 
 Timing, as Benchmarks/PeerWorkloads: a warmup of --warmup seconds (at least one call: jit compiles
 there), then single calls (each to `block_until_ready`) until --seconds have passed and at least 5
@@ -32,6 +36,7 @@ import json
 import math
 import os
 import re
+import resource
 import sys
 import time
 
@@ -39,8 +44,8 @@ from peer_timing import limit_threads, quantile, sample
 
 KNOWN_WORKLOADS = ["entk-n256", "entk-n1024", "antk-n1024", "antk-n4096"]
 IMPLEMENTATIONS = {"default": "JACOBIAN_CONTRACTION", "structured": "STRUCTURED_DERIVATIVES"}
-ENTK = re.compile(r"^entk-n(\d+)$")
-ANTK = re.compile(r"^antk-n(\d+)$")
+ENTK = re.compile(r"^entk-n(\d+)(?:-w(\d+))?$")
+ANTK = re.compile(r"^antk-(fit-)?n(\d+)$")
 
 
 def main():
@@ -79,14 +84,25 @@ def main():
               "jaxlib==0.4.23 \"numpy<2\" \"scipy<1.13\"" % (sys.executable, error), file=sys.stderr)
         sys.exit(3)
 
-    width, inputs = 512, 8
-    layers = []
-    for _ in range(3):
-        layers += [stax.Dense(width, W_std=math.sqrt(2), b_std=0.1), stax.LayerNorm(), stax.Relu()]
-    layers.append(stax.Dense(1, W_std=math.sqrt(2), b_std=0.1))
-    init_fn, apply_fn, kernel_fn = stax.serial(*layers)
-    _, params = init_fn(jax.random.PRNGKey(0), (-1, inputs))
+    inputs = 8
+
+    def network(width):
+        layers = []
+        for _ in range(3):
+            layers += [stax.Dense(width, W_std=math.sqrt(2), b_std=0.1), stax.LayerNorm(), stax.Relu()]
+        layers.append(stax.Dense(1, W_std=math.sqrt(2), b_std=0.1))
+        init_fn, apply_fn, kernel_fn = stax.serial(*layers)
+        _, params = init_fn(jax.random.PRNGKey(0), (-1, inputs))
+        return apply_fn, kernel_fn, params
+
+    _, kernel_fn, _ = network(512)
     analytic = jax.jit(kernel_fn, static_argnames="get")
+
+    @jax.jit
+    def analytic_fit(x, y):
+        ntk = kernel_fn(x, None, "ntk")
+        factor = jax.scipy.linalg.cho_factor(ntk, lower=True)
+        return jax.scipy.linalg.cho_solve(factor, y)
 
     print(json.dumps({"runtime": {
         "side": "neural-tangents", "version": nt.__version__, "jax": jax.__version__,
@@ -99,17 +115,29 @@ def main():
         print(json.dumps({"workload": name, "impl": impl, "threads": options.threads,
                           "median_s": quantile(times, 0.5), "min_s": times[0],
                           "p25_s": quantile(times, 0.25), "p75_s": quantile(times, 0.75),
-                          "samples": len(times)}), flush=True)
+                          "samples": len(times),
+                          "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}), flush=True)
 
     for name in options.workloads:
-        points = int((ENTK.match(name) or ANTK.match(name)).group(1))
+        if ANTK.match(name):
+            fit, points = ANTK.match(name).group(1) is not None, int(ANTK.match(name).group(2))
+        else:
+            points = int(ENTK.match(name).group(1))
         x = jax.random.normal(jax.random.PRNGKey(1), (points, inputs), dtype=jnp.float64)
+        if ANTK.match(name) and fit:
+            y = jax.random.normal(jax.random.PRNGKey(2), (points,), dtype=jnp.float64)
+
+            def body():
+                jax.block_until_ready(analytic_fit(x, y))
+            emit(name, "neural-tangents", sample(body, options.warmup, options.seconds))
+            continue
         if ANTK.match(name):
             def body():
                 kernels = analytic(x, None, ("nngp", "ntk"))
                 jax.block_until_ready(kernels)
             emit(name, "neural-tangents", sample(body, options.warmup, options.seconds))
             continue
+        apply_fn, _, params = network(int(ENTK.match(name).group(2) or 512))
         for implementation in implementations:
             ntk_fn = jax.jit(nt.empirical_ntk_fn(
                 apply_fn, trace_axes=(), vmap_axes=0,

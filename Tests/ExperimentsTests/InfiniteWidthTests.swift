@@ -37,6 +37,33 @@ import TestSupport
         }
     }
 
+    /// A kernel larger than memory is refused before anything is allocated, naming the flag to lower;
+    /// one that fits passes the same check.
+    @Test func aKernelLargerThanMemoryIsRefusedNamingTheFlag() throws {
+        let config = try ExperimentPlan.parse(#"{ "name": "k", "model": { "width": 64, "hiddenLayers": 2 } }"#, file: "k.json").base
+        do {
+            try KernelCommand.checkMemory(config: config, rows: 100_000, columns: 10, limitBytes: 1e6, empirical: false)
+            Issue.record("a 100000 x 10 analytic kernel was allowed in 1 MB")
+        } catch {
+            #expect("\(error)".contains("a 100000 x 10 kernel needs about 15.3 MiB of memory, more than the 976.6 KiB available; pass fewer points with --x1"))
+        }
+        do {
+            try KernelCommand.checkMemory(config: config, rows: 10, columns: 1_000, limitBytes: 1e6, empirical: true)
+            Issue.record("a 10 x 1000 empirical kernel at width 64 was allowed in 1 MB")
+        } catch {
+            #expect("\(error)".contains("pass fewer points with --x2 or lower model.width"))
+        }
+        try KernelCommand.checkMemory(config: config, rows: 100, columns: 100, limitBytes: 1e6, empirical: true)
+        // Through the command: 100,000 grid points make a 149 GiB analytic kernel pair on any machine here.
+        try withTemporaryFolder { folder in
+            try AtomicFile.write(#"{ "name": "k", "model": { "width": "infinite", "parameterization": "ntk" } }"#, to: folder + "/k.json")
+            #expect(throws: UsageError.self) {
+                try KernelCommand.run(.init(config: folder + "/k.json", x1: .grid(from: -1, to: 1, points: 100_000), x2: nil,
+                                            empirical: false, output: folder + "/K.csv", heatmap: nil))
+            }
+        }
+    }
+
     @Test func empiricalKernelNeedsAFiniteNetworkAndAnalyticNeedsNTKParameterization() throws {
         try withTemporaryFolder { folder in
             try AtomicFile.write(#"{ "name": "s", "model": { "width": 8 } }"#, to: folder + "/standard.json")

@@ -39,6 +39,10 @@ public enum KernelCommand {
         if request.jacobian && request.heatmap != nil {
             throw UsageError("--heatmap draws the NTK of 1-D inputs, not the Jacobian NTK's blocks; drop --heatmap or --jacobian")
         }
+        // The Jacobian NTK has (1 + d)^2 entries a pair of points.
+        let valuesPerPoint = request.jacobian ? 1 + x1.columns : 1
+        try checkMemory(config: config, rows: x1.shape[0] * valuesPerPoint, columns: (x2?.shape[0] ?? x1.shape[0]) * valuesPerPoint,
+                        limitBytes: MemoryEstimate.availableBytes(), empirical: request.empirical)
         let kernel: Tensor<Double>
         if request.jacobian && !request.empirical {
             guard config.model.parameterization == .ntk else {
@@ -110,6 +114,22 @@ public enum KernelCommand {
                          + "the config's norms or residual blocks change the forward and backward passes")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Refuses, before anything is allocated, a kernel that would not fit in `limitBytes`: the
+    /// analytic kernels keep two N1 x N2 matrices (NNGP and NTK, updated in place layer by layer), the
+    /// empirical one its N1 x N2 result and each set's activations and deltas (about 4 per hidden unit).
+    static func checkMemory(config: ExperimentConfig, rows: Int, columns: Int, limitBytes: Double, empirical: Bool) throws {
+        let matrixBytes = Double(rows) * Double(columns) * 8
+        var bytes = (empirical ? 1 : 2) * matrixBytes
+        if empirical, case .finite(let width) = config.model.width {
+            bytes += 4 * Double(rows + columns) * Double(width) * Double(config.model.hiddenLayers) * 8
+        }
+        guard bytes > limitBytes else { return }
+        let flag = rows >= columns ? "--x1" : "--x2"
+        throw UsageError("a \(rows) x \(columns) kernel needs about \(MemoryEstimate.format(bytes: bytes)) of memory, more than the "
+                         + "\(MemoryEstimate.format(bytes: limitBytes)) available; pass fewer points with \(flag)"
+                         + (empirical && matrixBytes * 4 < limitBytes ? " or lower model.width" : ""))
     }
 
     static func points(_ source: Points) throws -> Tensor<Double> {
