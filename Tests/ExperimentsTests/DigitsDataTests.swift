@@ -50,13 +50,13 @@ import TestSupport
         #expect(problems(data(#"{"prefix": "p", "to": 2}"#)).first?.hasPrefix("configs/x.json: data.features.from: missing;") == true)
         #expect(problems(data(#"{"prefix": "p", "from": 0, "to": 2, "step": 1}"#)).first?
             .hasPrefix("configs/x.json: data.features.step: unknown key") == true)
-        #expect(problems(data(#"["p1"]"#, firstRows: "0")) == [#"configs/x.json: data.firstRows: expected a positive integer, found 0"#])
+        #expect(problems(data(#"["p1"]"#, firstRows: "0")) == [#"configs/x.json: data.firstRows: expected a positive integer (rows of the file to use), found 0"#])
         let tooMany = try plan(data(#"["p1"]"#, firstRows: "5000")).base
         #expect(throws: CSVError.self) { try ExperimentData<Double>.load(tooMany.data, seed: 0) }
         do {
             _ = try ExperimentData<Double>.load(tooMany.data, seed: 0)
         } catch {
-            #expect("\(error)".contains("has 1797 data rows, but data.firstRows asks for the first 5000"), "\(error)")
+            #expect("\(error)".contains("data.firstRows is 5000 but the file has 1797 data rows"), "\(error)")
         }
     }
 }

@@ -62,7 +62,7 @@ import TestSupport
         #expect(problems(#"{\#(Self.base), "grid": {"model.widht": [4, 8]}}"#) == [
             #"configs/x.json: grid["model.widht"]: unknown key; did you mean "width"? Keys allowed here: "#
                 + "hiddenLayers, width, activation, residual, normalization, layerNorm, layerNormAffine, finalNorm, "
-                + "parameterization, weightInit, biasInit, weightStd, biasStd",
+                + "parameterization, weightInit, biasInit, weightStd, biasStd, bias",
         ])
         #expect(problems(#"{\#(Self.base), "grid": {"model.width": [4, -3]}}"#)
             == [#"configs/x.json: grid["model.width"][1]: expected a positive integer or "infinite", found -3"#])

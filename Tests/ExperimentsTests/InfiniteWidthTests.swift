@@ -224,8 +224,11 @@ extension InfiniteWidthTests {
         #expect(text.contains("chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: 1\n"), "\(text)")
     }
 
-    @Test func uniformInitIsRefusedNamingTheField() throws {
-        #expect(throws: UsageError.self) { try report(#"{ "weightInit": "kaimingUniform" }"#) }
+    /// Uniform weights count by their variance (Kaiming-uniform: 1/(3 fanIn)); PyTorch's uniform
+    /// biases, whose variance changes with fanIn, are refused naming the field.
+    @Test func uniformInitsCountByTheirVarianceAndPyTorchBiasesAreRefused() throws {
+        let uniform = try report(#"{ "activation": "relu", "weightInit": "kaimingUniform", "biasInit": "normal", "biasStd": 0.1 }"#)
+        #expect(uniform.contains("sigma_w^2 = 0.3333333") && uniform.contains("chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: 0.1666667"), "\(uniform)")
         do { _ = try report(#"{ "weightInit": "kaimingNormal", "biasInit": "pytorch" }"#) } catch {
             #expect("\(error)".contains("model.biasInit"))
             return

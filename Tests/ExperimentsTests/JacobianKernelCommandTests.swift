@@ -111,12 +111,17 @@ import TestSupport
         }
     }
 
-    @Test func aPenaltyOnAFiniteNetworkIsRefusedNamingTheKey() throws {
+    /// A finite network trains with the penalty (the tape's Jacobian ops); cross-entropy has none.
+    @Test func aPenaltyIsAcceptedWithTheMeanSquaredErrorOnly() throws {
+        let plan = try ExperimentPlan.parse(#"{ "name": "f", "model": { "width": 8 }, "training": { "jacobianPenalty": 0.1 } }"#, file: "f.json")
+        #expect(plan.base.training.jacobianPenalty == 0.1)
         do {
-            _ = try ExperimentPlan.parse(#"{ "name": "f", "model": { "width": 8 }, "training": { "jacobianPenalty": 0.1 } }"#, file: "f.json")
-            Issue.record("a finite network with a Jacobian penalty was accepted")
+            _ = try ExperimentPlan.parse(#"{ "name": "f", "model": { "width": 8 }, "training": { "jacobianPenalty": 0.1, "loss": "crossEntropy" }, "#
+                                         + #""data": { "kind": "csv", "path": "data/digits.csv", "features": ["p1"], "target": "label", "classes": 10 } }"#,
+                                         file: "f.json")
+            Issue.record("a Jacobian penalty with cross-entropy was accepted")
         } catch {
-            #expect("\(error)".contains("training.jacobianPenalty"), "\(error)")
+            #expect("\(error)".contains("training.jacobianPenalty: the Jacobian penalty is added to the mean squared error"), "\(error)")
         }
         #expect(throws: (any Error).self) {
             _ = try ExperimentPlan.parse(#"{ "name": "f", "model": { "width": "infinite", "parameterization": "ntk", "activation": "gelu" }, "training": { "jacobianPenalty": -1 } }"#, file: "f.json")
