@@ -220,40 +220,15 @@ public struct MLPHessian {
     }
 }
 
-/// The eigenvalues of a small symmetric tridiagonal matrix (diagonal and off-diagonal).
+/// The eigenvalues of a small symmetric tridiagonal matrix (diagonal and off-diagonal), ascending,
+/// by LAPACK (`symmetricEigenvalues`); NaN for each when the entries are not finite (a run whose
+/// Hessian products blew up), so the trajectory's columns show it.
 func symmetricTridiagonalEigenvalues(diagonal: [Double], offDiagonal: [Double]) -> [Double] {
     let k = diagonal.count
-    var matrix = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
+    var matrix = Tensor<Double>(shape: [k, k], repeating: 0)
     for i in 0..<k {
-        matrix[i][i] = diagonal[i]
-        if i + 1 < k {
-            matrix[i][i + 1] = offDiagonal[i]
-            matrix[i + 1][i] = offDiagonal[i]
-        }
+        matrix[i, i] = diagonal[i]
+        if i + 1 < k { (matrix[i, i + 1], matrix[i + 1, i]) = (offDiagonal[i], offDiagonal[i]) }
     }
-    return symmetricEigenvalues(matrix)
-}
-
-/// The eigenvalues of a small dense symmetric matrix by cyclic Jacobi rotations (for Lanczos'
-/// k of about 30: exact to rounding, no LAPACK call needed), unordered.
-func symmetricEigenvalues(_ matrix: [[Double]]) -> [Double] {
-    var a = matrix
-    let k = a.count
-    let size = a.joined().reduce(0) { $0 + $1 * $1 }
-    for _ in 0..<100 {
-        var off = 0.0
-        for i in 0..<k { for j in 0..<k where i != j { off += a[i][j] * a[i][j] } }
-        if off <= 1e-30 * size { break }
-        for p in 0..<k {
-            for q in (p + 1)..<k where a[p][q] != 0 {
-                // The rotation that zeroes a[p][q]: tan(2 phi) = 2 a_pq / (a_qq - a_pp).
-                let theta = (a[q][q] - a[p][p]) / (2 * a[p][q])
-                let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
-                let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                for r in 0..<k { (a[r][p], a[r][q]) = (c * a[r][p] - s * a[r][q], s * a[r][p] + c * a[r][q]) }
-                for r in 0..<k { (a[p][r], a[q][r]) = (c * a[p][r] - s * a[q][r], s * a[p][r] + c * a[q][r]) }
-            }
-        }
-    }
-    return (0..<k).map { a[$0][$0] }
+    return (try? symmetricEigenvalues(matrix)) ?? Array(repeating: .nan, count: k)
 }

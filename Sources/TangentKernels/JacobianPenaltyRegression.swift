@@ -49,7 +49,9 @@ public struct JacobianPenaltyRegression<Network: Layer> {
         let gram = try network.infiniteWidthJacobianKernel(inputs).ntk
         let (n, size) = (gram.shape[0], 1 + inputs.shape[1])
         guard gram.scalars.allSatisfy({ $0.isFinite }) else { throw KernelRegressionError.nonFiniteKernel }
-        let (values, vectors) = try symmetricEigendecomposition(gram, vectors: penalty == 1)
+        // Eigenvectors only where they are used as they are (lambda = 1); else just the range.
+        let unscaled = penalty == 1 ? try SymmetricEigendecomposition(gram) : nil
+        let values = try unscaled?.values ?? symmetricEigenvalues(gram)
         let (minimum, maximum) = (values.first ?? 0, values.last ?? 0)
         var diagonalSum = 0.0
         for i in 0..<n { diagonalSum += gram[i, i] }
@@ -65,7 +67,7 @@ public struct JacobianPenaltyRegression<Network: Layer> {
             attempt += 1
         }
         if penalty == 1 {
-            decomposition = (values.map { $0 + jitter }, vectors!)
+            decomposition = (values.map { $0 + jitter }, unscaled!.vectors)
         } else {
             // S = Lambda^(1/2) (Theta_J + jitter I) Lambda^(1/2).
             var scaled = gram
@@ -76,8 +78,8 @@ public struct JacobianPenaltyRegression<Network: Layer> {
                     for c in 0..<n { s[r * n + c] *= (r % size == 0 ? 1 : root) * (c % size == 0 ? 1 : root) }
                 }
             }
-            let (scaledValues, scaledVectors) = try symmetricEigendecomposition(scaled, vectors: true)
-            decomposition = (scaledValues, scaledVectors!)
+            let scaledDecomposition = try SymmetricEigendecomposition(scaled)
+            decomposition = (scaledDecomposition.values, scaledDecomposition.vectors)
         }
         self.network = network
         self.inputs = inputs
@@ -118,20 +120,4 @@ public struct JacobianPenaltyRegression<Network: Layer> {
         let predictions = matmul(cross, Tensor(shape: [n, 1], scalars: alpha))
         return predictions.reshaped([x.shape[0], size])
     }
-}
-
-/// The eigenvalues (ascending) of a symmetric matrix, and its eigenvectors as the columns of an
-/// n x n matrix when asked, by LAPACK's `dsyevd` (only the lower triangle is read).
-func symmetricEigendecomposition(_ matrix: Tensor<Double>, vectors: Bool) throws -> (values: [Double], vectors: Tensor<Double>?) {
-    let n = matrix.shape[0]
-    var work = matrix
-    var values = [Double](repeating: 0, count: n)
-    guard n > 0 else { return ([], vectors ? work : nil) }
-    let info = values.withUnsafeMutableBufferPointer { w in
-        LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: vectors ? "V" : "N")), CChar(UInt8(ascii: "L")), Int32(n),
-                       work.unsafeMutableBaseAddress(), Int32(n), w.baseAddress)
-    }
-    if info < 0 { throw LinearAlgebraError.illegalArgument(routine: "dsyevd", position: Int(-info)) }
-    if info > 0 { throw KernelRegressionError.nonFiniteKernel }
-    return (values, vectors ? work : nil)
 }

@@ -54,7 +54,7 @@ public struct LinearizedTraining: Sendable {
     ///   - kernel: Θ(X, X), n x n, symmetric positive semi-definite (its lower triangle is read).
     ///   - initialResidual: `f_0(X) - y`, n x k.
     ///   - learningRate: η, the step of gradient descent.
-    /// - Throws: `SymmetricEigendecompositionError` for a kernel with non-finite entries.
+    /// - Throws: `LinearAlgebraError.nonFiniteEntries` for a kernel with non-finite entries.
     public init(kernel: Tensor<Double>, initialResidual: Tensor<Double>, learningRate: Double, dynamics: Dynamics) throws {
         precondition(kernel.rank == 2 && kernel.shape[0] == kernel.shape[1],
                      "LinearizedTraining: the kernel must be square, got shape \(kernel.shape)")

@@ -6,6 +6,8 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
     case illegalArgument(routine: String, position: Int)
     /// An eigenvalue iteration that did not converge on this n x n matrix (it holds NaN or infinities).
     case notConverged(routine: String, size: Int)
+    /// The n x n matrix holds NaN or infinite entries (checked before LAPACK sees it).
+    case nonFiniteEntries(size: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
             return "\(routine): argument \(position) was illegal"
         case let .notConverged(routine, size):
             return "\(routine): the eigenvalues of the \(size)x\(size) matrix did not converge (does it hold NaN or infinities?)"
+        case let .nonFiniteEntries(size):
+            return "eigendecomposition: the \(size)x\(size) matrix holds NaN or infinite entries"
         }
     }
 }

@@ -11,13 +11,13 @@ public struct SymmetricEigendecomposition: Sendable {
 
     /// Decomposes `matrix` (n x n; only its lower triangle is read, so a matrix symmetric up to
     /// rounding is treated as its lower triangle mirrored).
-    /// - Throws: `SymmetricEigendecompositionError` for non-finite entries, or when LAPACK's
-    ///   iteration does not converge.
+    /// - Throws: `LinearAlgebraError.nonFiniteEntries` for NaN or infinite entries,
+    ///   `.notConverged` when LAPACK's iteration does not converge.
     public init(_ matrix: Tensor<Double>) throws {
         precondition(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1],
                      "SymmetricEigendecomposition: the matrix must be square, got shape \(matrix.shape)")
         let n = matrix.shape[0]
-        guard matrix.allFinite else { throw SymmetricEigendecompositionError.nonFiniteEntries(size: n) }
+        guard matrix.allFinite else { throw LinearAlgebraError.nonFiniteEntries(size: n) }
         var work = matrix
         var eigenvalues = [Double](repeating: 0, count: n)
         guard n > 0 else {
@@ -30,24 +30,8 @@ public struct SymmetricEigendecomposition: Sendable {
                            work.unsafeMutableBaseAddress(), Int32(n), w.baseAddress)
         }
         if info < 0 { throw LinearAlgebraError.illegalArgument(routine: "dsyevd", position: Int(-info)) }
-        if info > 0 { throw SymmetricEigendecompositionError.notConverged(size: n) }
+        if info > 0 { throw LinearAlgebraError.notConverged(routine: "dsyevd", size: n) }
         values = eigenvalues
         vectors = work
-    }
-}
-
-/// Why a symmetric eigendecomposition failed.
-public enum SymmetricEigendecompositionError: Error, Equatable, CustomStringConvertible {
-    case nonFiniteEntries(size: Int)
-    /// LAPACK's `info > 0`: the divide-and-conquer iteration failed to converge.
-    case notConverged(size: Int)
-
-    public var description: String {
-        switch self {
-        case let .nonFiniteEntries(size):
-            return "eigendecomposition: the \(size)x\(size) matrix holds NaN or infinite entries"
-        case let .notConverged(size):
-            return "eigendecomposition: LAPACK's dsyevd did not converge on the \(size)x\(size) matrix"
-        }
     }
 }

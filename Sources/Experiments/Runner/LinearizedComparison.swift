@@ -31,7 +31,7 @@ final class LinearizedComparison<Scalar: BLASScalar> {
     /// Takes the kernel of `network` as it is now: call it before training (and before a resume
     /// replaces the parameters).
     /// - Throws: `EmpiricalTangentKernelError` (the network's output is not one number a point),
-    ///   `SymmetricEigendecompositionError` for a kernel that is not finite.
+    ///   `LinearAlgebraError.nonFiniteEntries` for a kernel that is not finite.
     init(network: Sequential<Scalar>, description: MLPDescription, data: Dataset<Scalar>, config: ExperimentConfig,
          seed: UInt64) throws {
         var generator = Xoshiro256StarStar(seed: 0)
