@@ -118,6 +118,65 @@ public struct MeanField: Sendable {
     }
 }
 
+/// The shape of a deep network's infinite-width NTK on a set of points at one depth: the
+/// least-squares fit of Theta(X, X) by `kappa_1 I + kappa_2 11ᵀ`, so `kappa_2` is the mean
+/// off-diagonal entry and `kappa_1 + kappa_2` the mean diagonal one.
+///
+/// `kappa_1 / kappa_2` says what gradient descent can do with the kernel: towards 0 every point
+/// looks alike (Theta tends to a constant matrix; the ordered phase, where deep networks become
+/// untrainable), large values mean a diagonal kernel (each point on its own; deep chaotic networks
+/// memorise and do not generalise). Seleznova and Kutyniok 2021 follow this structure with depth
+/// (their Figs. 5-6); docs/kernels.md derives the limits.
+public struct KernelStructure: Sendable, Equatable {
+    /// Hidden layers of the network (each Dense then the activation), before the readout Dense.
+    public var depth: Int
+    /// The mean of Theta(x_i, x_i): kappa_1 + kappa_2.
+    public var diagonalMean: Double
+    /// The mean of Theta(x_i, x_j) over i != j: kappa_2.
+    public var offDiagonalMean: Double
+
+    /// kappa_1: the diagonal's excess over the off-diagonal entries.
+    public var kappa1: Double { diagonalMean - offDiagonalMean }
+    /// kappa_2: the kernel's constant part.
+    public var kappa2: Double { offDiagonalMean }
+    /// kappa_1 / kappa_2 (infinite when the off-diagonal mean is 0 or negative).
+    public var ratio: Double { offDiagonalMean > 0 ? kappa1 / offDiagonalMean : .infinity }
+}
+
+extension MeanField {
+    /// The structure of the NTK of this network (Dense layers in the NTK parameterisation with
+    /// these sigma_w, sigma_b, this activation, a Dense readout) at every depth from 1 to `depth`
+    /// hidden layers, on the rows of `points` (at least 2): one pass through the layers, the
+    /// readout applied to a copy after each.
+    /// - Throws: `InfiniteWidthKernelError` when the activation has no kernel map.
+    public func kernelStructure(points: Tensor<Double>, depth: Int, quadrature: GaussianQuadrature = .standard) throws -> [KernelStructure] {
+        precondition(points.rank == 2 && points.shape[0] >= 2,
+                     "MeanField.kernelStructure: needs a matrix of at least 2 points, got shape \(points.shape)")
+        precondition(depth >= 1, "MeanField.kernelStructure: depth must be at least 1, got \(depth)")
+        let (weightStandardDeviation, biasStandardDeviation) = (weightVariance.squareRoot(), biasVariance.squareRoot())
+        var kernel = InfiniteWidthKernel(points)
+        var structure: [KernelStructure] = []
+        for layer in 1...depth {
+            kernel.applyDense(weightStandardDeviation: weightStandardDeviation, biasStandardDeviation: biasStandardDeviation)
+            try kernel.applyActivation(activation, quadrature: quadrature)
+            var readout = kernel
+            readout.applyDense(weightStandardDeviation: weightStandardDeviation, biasStandardDeviation: biasStandardDeviation)
+            let count = readout.count1
+            var (diagonal, offDiagonal) = (0.0, 0.0)
+            readout.ntk.withUnsafeBufferPointer { theta in
+                for i in 0..<count {
+                    for j in 0..<count {
+                        if i == j { diagonal += theta[i * count + j] } else { offDiagonal += theta[i * count + j] }
+                    }
+                }
+            }
+            structure.append(KernelStructure(depth: layer, diagonalMean: diagonal / Double(count),
+                                             offDiagonalMean: offDiagonal / Double(count * (count - 1))))
+        }
+        return structure
+    }
+}
+
 /// The mean-field phase of a deep network at initialisation.
 public enum MeanFieldPhase: String, Sendable {
     /// chi_1 < 1: gradients vanish with depth, inputs' correlations go to 1; the NTK is nearly

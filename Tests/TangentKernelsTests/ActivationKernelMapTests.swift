@@ -154,3 +154,57 @@ import TestSupport
         #expect(abs(field.chi1! - 2.5 * 4 / Double.pi / (1 + 4 * q).squareRoot()) < 1e-12)
     }
 }
+
+/// `MeanField.kernelStructure`: the fit of Theta(X, X) by kappa_1 I + kappa_2 11ᵀ at every depth.
+@Suite struct KernelStructureTests {
+    /// ReLU's NTK by the arc-cosine recursion written out here (NTK parameterisation, input kernel
+    /// x·x'/d): Sigma^1 = sigma_w^2 x·x'/d + sigma_b^2, Theta^1 = Sigma^1; after ReLU
+    /// K = sqrt(S S') (sin t + (pi - t) cos t) / (2 pi), Kdot = (pi - t) / (2 pi), t = acos(Sigma / sqrt(S S'));
+    /// Sigma^{l+1} = sigma_w^2 K + sigma_b^2, Theta^{l+1} = Sigma^{l+1} + sigma_w^2 Kdot Theta^l.
+    @Test func reluMatchesTheArcCosineRecursion() throws {
+        let points: [[Double]] = [[1.0, 0.5], [-0.3, 2.0], [0.7, -1.2], [2.5, 0.1]]
+        let (weightVariance, biasVariance) = (1.7, 0.2)
+        let n = points.count
+        func inputKernel(_ i: Int, _ j: Int) -> Double {
+            let dot: Double = zip(points[i], points[j]).map { $0 * $1 }.reduce(0, +)
+            return weightVariance * dot / 2 + biasVariance
+        }
+        var sigma: [[Double]] = (0..<n).map { i in (0..<n).map { j in inputKernel(i, j) } }
+        var theta = sigma
+        let measured = try MeanField(activation: .relu, weightVariance: weightVariance, biasVariance: biasVariance)
+            .kernelStructure(points: Tensor(shape: [n, 2], scalars: points.flatMap { $0 }), depth: 6)
+        #expect(measured.map(\.depth) == Array(1...6))
+        for layer in measured {
+            var (nextSigma, nextTheta) = (sigma, theta)
+            for i in 0..<n {
+                for j in 0..<n {
+                    let norm = (sigma[i][i] * sigma[j][j]).squareRoot()
+                    let angle = acos(min(max(sigma[i][j] / norm, -1), 1))
+                    let k = norm * (sin(angle) + (Double.pi - angle) * cos(angle)) / (2 * Double.pi)
+                    nextSigma[i][j] = weightVariance * k + biasVariance
+                    nextTheta[i][j] = nextSigma[i][j] + weightVariance * (Double.pi - angle) / (2 * Double.pi) * theta[i][j]
+                }
+            }
+            (sigma, theta) = (nextSigma, nextTheta)
+            let diagonal = (0..<n).map { theta[$0][$0] }.reduce(0, +) / Double(n)
+            var offDiagonal = 0.0
+            for i in 0..<n { for j in 0..<n where j != i { offDiagonal += theta[i][j] } }
+            offDiagonal /= Double(n * (n - 1))
+            #expect(abs(layer.diagonalMean - diagonal) <= 1e-12 * diagonal, "depth \(layer.depth)")
+            #expect(abs(layer.offDiagonalMean - offDiagonal) <= 1e-12 * diagonal, "depth \(layer.depth)")
+            #expect(abs(layer.ratio - (diagonal - offDiagonal) / offDiagonal) <= 1e-10 * layer.ratio, "depth \(layer.depth)")
+        }
+    }
+
+    /// Deep in the ordered phase every point looks alike (kappa_1 / kappa_2 -> 0); deep in the
+    /// chaotic phase of an odd activation without biases the correlations go to 0, so the kernel
+    /// becomes diagonal and the ratio grows without bound.
+    @Test func orderedKernelsBecomeConstantAndChaoticOnesDiagonal() throws {
+        let points = Tensor<Double>(shape: [5, 3], scalars: (0..<15).map { abs(sin(Double($0) * 1.3)) + 0.2 })
+        let ordered = try MeanField(activation: .erf, weightVariance: 1, biasVariance: 1).kernelStructure(points: points, depth: 40)
+        #expect(ordered[39].ratio < 1e-3 * ordered[0].ratio, "\(ordered[0].ratio) -> \(ordered[39].ratio)")
+        #expect(zip(ordered, ordered.dropFirst()).allSatisfy { $1.ratio < $0.ratio })
+        let chaotic = try MeanField(activation: .erf, weightVariance: 4, biasVariance: 0).kernelStructure(points: points, depth: 40)
+        #expect(chaotic[39].ratio > 1e3 * chaotic[0].ratio, "\(chaotic[0].ratio) -> \(chaotic[39].ratio)")
+    }
+}

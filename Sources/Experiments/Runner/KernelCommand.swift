@@ -89,6 +89,9 @@ public enum KernelCommand {
     /// (`MeanField`): sigma_w^2 and sigma_b^2 as the config's init gives them, q*, chi_1, the
     /// phase, and the critical sigma_w^2 at that sigma_b^2. They describe the plain stack of
     /// Dense and activation layers; a note says when norms or residual blocks change the picture.
+    /// Training points the NTK structure of `--phase` is measured on.
+    static let structurePoints = 8
+
     public static func phaseReport(config path: String) throws -> String {
         let plan = try ExperimentPlan.load(path: path, memoryLimitBytes: MemoryEstimate.availableBytes())
         let model = plan.base.model
@@ -109,6 +112,19 @@ public enum KernelCommand {
             "  critical sigma_w^2 at sigma_b^2 = \(number(biasVariance)): "
                 + (critical.map(number) ?? "none (chi_1 < 1 up to sigma_w^2 = 1e4)"),
         ]
+        // The NTK's structure by depth on a few training points (the quadrature activations cost
+        // 160^2 evaluations an entry and layer, so a few points keep this to a second).
+        let data = try ExperimentData<Double>.load(plan.base.data, seed: plan.base.seed)
+        let probe = leadingRows(data.train.inputs, min(data.train.inputs.rows, Self.structurePoints))
+        if probe.rows >= 2 {
+            lines.append("  NTK structure by depth (NTK parameterisation, the first \(probe.rows) training points; "
+                         + "Theta ~ kappa_1 I + kappa_2 11^T, kappa_1/kappa_2 -> 0: a constant kernel, large: a diagonal one):")
+            lines.append("    depth  mean Theta(x,x)  mean Theta(x,x')  kappa_1/kappa_2")
+            for layer in try field.kernelStructure(points: probe, depth: model.hiddenLayers) {
+                lines.append("    " + pad(String(layer.depth), 5) + pad(number(layer.diagonalMean), 17)
+                             + pad(number(layer.offDiagonalMean), 18) + pad(number(layer.ratio), 17))
+            }
+        }
         if !model.layerNormIndices.isEmpty || model.residual != .none || model.finalNorm {
             lines.append("  note: these describe a plain stack of Dense and \(model.activation.rawValue) layers; "
                          + "the config's norms or residual blocks change the forward and backward passes")
