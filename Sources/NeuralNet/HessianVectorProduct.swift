@@ -126,6 +126,7 @@ public struct MLPHessian {
         case .crossEntropy:
             let classes = output.columns
             var g = [Double](repeating: 0, count: output.count), rg = g
+            let labels = targets.scalars
             for row in 0..<rows {
                 let z = (0..<classes).map { output[row, $0] }
                 let largest = z.max()!
@@ -134,7 +135,7 @@ public struct MLPHessian {
                 let p = e.map { $0 / sum }
                 let pRz = (0..<classes).reduce(0.0) { $0 + p[$1] * rOutput[row, $1] }
                 for j in 0..<classes {
-                    g[row * classes + j] = (p[j] - (Int(targets.scalars[row]) == j ? 1 : 0)) / Double(rows)
+                    g[row * classes + j] = (p[j] - (Int(labels[row]) == j ? 1 : 0)) / Double(rows)
                     rg[row * classes + j] = p[j] * (rOutput[row, j] - pRz) / Double(rows)
                 }
             }
@@ -151,22 +152,26 @@ public struct MLPHessian {
             guard l > 0, let activation = layers[l - 1].activation else { continue }
             let e = matmul(delta, layers[l].weight)
             let re = matmul(rDelta, layers[l].weight) + matmul(delta, directionWeights[l])
-            let z = preActivations[l - 1], rz = rPreActivations[l - 1]
+            // `Tensor.scalars` copies: take each array once, not once an element.
+            let shape = preActivations[l - 1].shape
+            let (z, rz) = (preActivations[l - 1].scalars, rPreActivations[l - 1].scalars)
+            let (eValues, reValues) = (e.scalars, re.scalars)
             var newDelta = [Double](repeating: 0, count: z.count), newRDelta = newDelta
             for i in 0..<z.count {
-                let (first, second) = (Self.phiPrime(activation, z.scalars[i]), Self.phiSecond(activation, z.scalars[i]))
-                newDelta[i] = first * e.scalars[i]
-                newRDelta[i] = first * re.scalars[i] + second * rz.scalars[i] * e.scalars[i]
+                let (first, second) = (Self.phiPrime(activation, z[i]), Self.phiSecond(activation, z[i]))
+                newDelta[i] = first * eValues[i]
+                newRDelta[i] = first * reValues[i] + second * rz[i] * eValues[i]
             }
-            delta = Tensor(shape: z.shape, scalars: newDelta)
-            rDelta = Tensor(shape: z.shape, scalars: newRDelta)
+            delta = Tensor(shape: shape, scalars: newDelta)
+            rDelta = Tensor(shape: shape, scalars: newRDelta)
         }
         return pieces.reversed().flatMap { $0 }
     }
 
     func addRow(_ matrix: Tensor<Double>, _ row: Tensor<Double>) -> Tensor<Double> {
         let columns = matrix.columns
-        return Tensor(shape: matrix.shape, scalars: matrix.scalars.enumerated().map { $0.element + row.scalars[$0.offset % columns] })
+        let rowValues = row.scalars
+        return Tensor(shape: matrix.shape, scalars: matrix.scalars.enumerated().map { $0.element + rowValues[$0.offset % columns] })
     }
 
     static func phi(_ activation: Activation, _ z: Double) -> Double { activation == .relu ? max(z, 0) : Glibc.tanh(z) }

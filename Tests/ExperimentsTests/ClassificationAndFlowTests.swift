@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Testing
 @testable import Experiments
@@ -26,6 +27,24 @@ import TestSupport
         #expect(description.outputSize == 10 && !description.bias && description.weightInitialization == .xavierUniform)
         let reread = try plan(config.json.rendered(style: .pretty)).base
         #expect(reread == config)
+    }
+
+    @Test func trajectoryKeysDecodeRoundTripAndNameTheirMistakes() throws {
+        let full = #""training": { "optimizer": "sgd", "batchSize": "full" }"#
+        let config = try plan("""
+            { \(full), "evaluation": { "trajectory": { "stepRatios": [3, 7], "stamps": 9, "gradientFlow": false,
+                                                       "hessian": true, "tolerance": 1e-4 } } }
+            """).base
+        #expect(config.evaluation.trajectory == TrajectoryConfig(stepRatios: [3, 7], stamps: 9, gradientFlow: false, hessian: true,
+                                                                 tolerance: 1e-4))
+        #expect(try plan(config.json.rendered(style: .pretty)).base == config)
+        #expect(try plan("{ \(full), \"evaluation\": { \"trajectory\": {} } }").base.evaluation.trajectory == TrajectoryConfig())
+        #expect(problems("{ \(full), \"evaluation\": { \"trajectory\": { \"tolerance\": 0 } } }")
+            .contains { $0.contains("evaluation.trajectory.tolerance") })
+        #expect(problems("{ \(full), \"evaluation\": { \"trajectory\": { \"stepRatios\": [1] } } }")
+            .contains { $0.contains("evaluation.trajectory.stepRatios") })
+        #expect(problems(#"{ "training": { "optimizer": "adam", "batchSize": "full" }, "evaluation": { "trajectory": {} } }"#)
+            .contains { $0.contains("evaluation.trajectory") && $0.contains("sgd") })
     }
 
     @Test func flowTimeDefaultsToTheTimeGradientDescentCovers() throws {
@@ -184,5 +203,36 @@ import TestSupport
         let header = table.csv.split(separator: "\n")[0]
         #expect(header.hasSuffix("loss_gf,distance_to_gf,hessian_min,hessian_max,int_lambda_minus,bound_factor"))
         #expect(TrajectoryPlot.svg(table, learningRate: 0.05).contains("Hessian along the path"))
+    }
+}
+
+/// The shipped `configs/gf-vs-gd.json`, shrunk (fewer rows, epochs, stamps and ratios) but otherwise
+/// as users run it: a cross-entropy classifier under full-batch gradient descent with the whole
+/// trajectory comparison runs end to end, and the MSE-only stability number stays out of it.
+@Suite struct ShippedTrajectoryConfigTests {
+    @Test func gradientFlowVersusDescentConfigRunsEndToEnd() throws {
+        var text = try readText(projectRoot + "/configs/gf-vs-gd.json")
+        for (old, new) in [("\"data/digits.csv\"", "\"\(projectRoot)/data/digits.csv\""), ("\"firstRows\": 1000", "\"firstRows\": 30"),
+                           ("\"epochs\": 1000", "\"epochs\": 4"), ("\"stamps\": 100", "\"stamps\": 2"),
+                           ("\"random\": 16", "\"random\": 2")] {
+            #expect(text.contains(old), "configs/gf-vs-gd.json no longer contains \(old)")
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        let folder = "/tmp/finitewidth-gf-vs-gd-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var options = RunnerOptions(output: folder, threads: 1)
+        options.quiet = true
+        let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "gf-vs-gd.json"), options: options,
+                                              progress: ProgressReporter(quiet: true, isTerminal: false))
+        let record = try #require(report.records.first)
+        #expect(record.metrics.gradientDescentStability == nil)
+        let accuracy = try #require(record.metrics.accuracy.train)
+        #expect(accuracy >= 0 && accuracy <= 1)
+        let lines = try readText(folder + "/trajectory.csv").split(separator: "\n")
+        let header = "t,loss,distance_from_init,loss_r2,distance_to_r2,loss_r5,distance_to_r5,loss_r10,distance_to_r10,"
+            + "loss_r20,distance_to_r20,loss_gf,distance_to_gf,hessian_min,hessian_max,int_lambda_minus,bound_factor"
+        #expect(lines.first.map(String.init) == header)
+        #expect(lines.count == 1 + 3)
+        #expect(FileManager.default.fileExists(atPath: folder + "/trajectory.svg"))
     }
 }

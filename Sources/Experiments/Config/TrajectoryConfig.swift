@@ -7,30 +7,35 @@ public struct TrajectoryConfig: Sendable, Equatable {
     public static let defaultStamps = 100
     public static let defaultGradientFlow = true
     public static let defaultHessian = false
+    public static let defaultTolerance = OptimizerConfig.defaultFlowTolerance
 
     /// The divisors r of the learning rate; each run takes r times the steps.
     public var stepRatios: [Int]
     /// Times recorded, evenly spaced in steps of the configured GD (plus t = 0 and the end).
     public var stamps: Int
-    /// Whether gradient flow (``GradientFlow``, at `training.tolerance` or 1e-6) runs too.
+    /// Whether gradient flow (``GradientFlow``, at `tolerance`) runs too.
     public var gradientFlow: Bool
+    /// The flow's relative tolerance (rtol; atol the same, as for `"optimizer": "gradientFlow"`).
+    public var tolerance: Double
     /// Whether the Hessian's extreme eigenvalues are measured at every time (on the flow's path,
     /// or the configured run's without the flow): Lanczos on exact Hessian-vector products (``MLPHessian``).
     public var hessian: Bool
 
     public init(stepRatios: [Int] = TrajectoryConfig.defaultStepRatios, stamps: Int = TrajectoryConfig.defaultStamps,
-                gradientFlow: Bool = TrajectoryConfig.defaultGradientFlow, hessian: Bool = TrajectoryConfig.defaultHessian) {
+                gradientFlow: Bool = TrajectoryConfig.defaultGradientFlow, hessian: Bool = TrajectoryConfig.defaultHessian,
+                tolerance: Double = TrajectoryConfig.defaultTolerance) {
         self.stepRatios = stepRatios
         self.stamps = stamps
         self.gradientFlow = gradientFlow
         self.hessian = hessian
+        self.tolerance = tolerance
     }
 }
 
 // MARK: - Decoding
 
 extension TrajectoryConfig {
-    static let keys = ["stepRatios", "stamps", "gradientFlow", "hessian"]
+    static let keys = ["stepRatios", "stamps", "gradientFlow", "hessian", "tolerance"]
 
     static func decode(_ object: ConfigObject) -> TrajectoryConfig {
         var config = TrajectoryConfig()
@@ -45,6 +50,9 @@ extension TrajectoryConfig {
         config.stamps = object.value("stamps", default: defaultStamps) { $0.integer("a positive integer (times recorded)", in: 1...100_000) }
         config.gradientFlow = object.value("gradientFlow", default: defaultGradientFlow) { $0.bool() }
         config.hessian = object.value("hessian", default: defaultHessian) { $0.bool() }
+        config.tolerance = object.value("tolerance", default: defaultTolerance) {
+            $0.number("a number > 0 and < 1 (the flow's relative tolerance)") { $0 > 0 && $0 < 1 }
+        }
         object.finish(known: keys)
         return config
     }
@@ -68,6 +76,7 @@ extension TrajectoryConfig {
             JSONMember("stamps", .number(stamps)),
             JSONMember("gradientFlow", .bool(gradientFlow)),
             JSONMember("hessian", .bool(hessian)),
+            JSONMember("tolerance", .number(tolerance)),
         ])
     }
 }

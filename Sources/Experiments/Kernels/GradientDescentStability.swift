@@ -35,8 +35,12 @@ public struct GradientDescentStability: Sendable, Equatable {
                                         learningRate: learningRate, points: points, trainingPoints: inputs.rows)
     }
 
-    /// Whether a training section is plain gradient descent: SGD without momentum on full batches.
-    public static func applies(to training: TrainingConfig) -> Bool {
+    /// Whether the number describes a run: plain gradient descent (SGD without momentum on full
+    /// batches) on the mean squared error of one output (the scalar NTK; cross-entropy's step
+    /// bound involves its own Hessian, and several outputs a block kernel).
+    public static func applies(to config: ExperimentConfig) -> Bool {
+        let training = config.training
+        guard training.loss == .meanSquaredError, config.data.outputSize == 1 else { return false }
         if case .sgd(let momentum, _) = training.optimizer, momentum == 0, training.batchSize == .full { return true }
         return false
     }

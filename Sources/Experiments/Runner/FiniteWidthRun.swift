@@ -132,7 +132,7 @@ enum FiniteWidthRun {
         let id = ExperimentRunner.identifier(run)
         var loadFailure: Error?
         let table = try TrajectoryMeasurement.measure(
-            trajectory, steps: config.training.epochs, learningRate: config.training.learningRate, tolerance: OptimizerConfig.defaultFlowTolerance,
+            trajectory, steps: config.training.epochs, learningRate: config.training.learningRate, tolerance: trajectory.tolerance,
             makeTrainer: { (learningRate: Double, optimizer: OptimizerConfig) -> Trainer<Scalar> in
                 var initialization = Xoshiro256StarStar(seed: run.seed, stream: .initialization)
                 let model: Sequential<Scalar> = config.model.mlpDescription(inputSize: data.train.inputDim, width: width,

@@ -19,7 +19,7 @@ final class RunKernelMeasurement<Scalar: BLASScalar> {
         let config = run.config
         self.folder = folder
         let train = data.train
-        if GradientDescentStability.applies(to: config.training) {
+        if GradientDescentStability.applies(to: config) {
             let stability = try GradientDescentStability.measure(model, inputs: train.inputs, learningRate: config.training.learningRate)
             if let warning = stability.warning { progress.message("\(ExperimentRunner.identifier(run)): \(warning)") }
             self.stability = stability

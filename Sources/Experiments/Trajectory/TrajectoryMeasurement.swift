@@ -177,6 +177,9 @@ public enum TrajectoryMeasurement {
             var losses: [Double] = [], distances: [Double] = []
             for (index, time) in times.enumerated() {
                 try flow.flow.run(until: time)
+                onProgress("trajectory: gradient flow at t = \(compact(time)) of \(compact(times.last ?? 0)): "
+                           + "\(flow.flow.acceptedSteps) steps, \(flow.flow.rejectedSteps) rejected, "
+                           + "\(flow.flow.gradientEvaluations) gradients")
                 let theta = flatParameters(trainer)
                 distances.append(distance(theta, snapshots[index]))
                 losses.append(trainer.evaluateLoss())
