@@ -16,6 +16,9 @@ import TestSupport
                 "configs/x.json: training.batchSize: \(Self.need), found 10"])
         #expect(problems(#"{"model": {"layerNorm": "first", "normalization": "batchNorm"}, "training": {"optimizer": "sgd"}, "evaluation": {"linearized": true}}"#)
             == ["configs/x.json: model.normalization: evaluation.linearized needs a network whose points do not interact; a BatchNorm trains on batch statistics"])
+        let classification = #""data": {"kind": "csv", "path": "data/digits.csv", "features": ["p1"], "target": "label", "classes": 10}"#
+        #expect(problems(#"{\#(classification), "training": {"optimizer": "sgd", "loss": "crossEntropy"}, "evaluation": {"linearized": true}}"#)
+            .contains(#"configs/x.json: training.loss: \#(Self.need), found "crossEntropy""#))
         #expect(problems(#"{"evaluation": {"linearized": "yes"}}"#)
             == [#"configs/x.json: evaluation.linearized: expected true or false, found "yes""#])
     }

@@ -21,6 +21,9 @@ extension EvaluationConfig {
             let wholeSet = if case .synthetic(let synthetic) = data { size >= synthetic.trainSize } else { false }
             if !wholeSet { context.report(trainingPath.appending("batchSize"), "\(need), found \(size)") }
         }
+        if training.loss != .meanSquaredError {
+            context.report(trainingPath.appending("loss"), "\(need), found \"\(training.loss.rawValue)\"")
+        }
         if model.hasBatchNorm {
             context.report(JSONPath.root.appending("model").appending("normalization"),
                            "evaluation.linearized needs a network whose points do not interact; a BatchNorm trains on batch statistics")
