@@ -224,6 +224,19 @@ extension InfiniteWidthTests {
         #expect(text.contains("chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: 1\n"), "\(text)")
     }
 
+    /// The NTK's structure by depth: a row per shown depth, the config's own marked, the ratio
+    /// kappa_1/kappa_2 shrinking with depth in the ordered phase.
+    @Test func structureByDepthShrinksInTheOrderedPhase() throws {
+        // tanh, sigma_w^2 = 1, sigma_b^2 = 1: far below the critical 3.443.
+        let text = try report(#"{ "activation": "tanh", "hiddenLayers": 4, "weightInit": "normal", "weightStd": 1, "biasInit": "normal", "biasStd": 1 }"#)
+        #expect(text.contains("phase: ordered") && text.contains("NTK structure by depth"), "\(text)")
+        let rows = text.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count >= 4 && Int($0[0]) != nil }
+        #expect(rows.map { Int($0[0])! } == [1, 2, 3, 4, 5, 10, 20, 30, 40, 50])
+        #expect(rows[3].joined(separator: " ").hasSuffix("<- this network"))
+        let ratios = rows.map { Double($0[3])! }
+        #expect(zip(ratios, ratios.dropFirst()).allSatisfy { $1 < $0 } && ratios.last! < 1e-3 * ratios.first!, "\(ratios)")
+    }
+
     /// Uniform weights count by their variance (Kaiming-uniform: 1/(3 fanIn)); PyTorch's uniform
     /// biases, whose variance changes with fanIn, are refused naming the field.
     @Test func uniformInitsCountByTheirVarianceAndPyTorchBiasesAreRefused() throws {

@@ -91,6 +91,8 @@ public enum KernelCommand {
     /// Dense and activation layers; a note says when norms or residual blocks change the picture.
     /// Training points the NTK structure of `--phase` is measured on.
     static let structurePoints = 8
+    /// The depths `--phase` shows the NTK's structure at, besides the config's own.
+    static let structureDepths = [1, 2, 3, 5, 10, 20, 30, 40, 50]
 
     public static func phaseReport(config path: String) throws -> String {
         let plan = try ExperimentPlan.load(path: path, memoryLimitBytes: MemoryEstimate.availableBytes())
@@ -120,9 +122,11 @@ public enum KernelCommand {
             lines.append("  NTK structure by depth (NTK parameterisation, the first \(probe.rows) training points; "
                          + "Theta ~ kappa_1 I + kappa_2 11^T, kappa_1/kappa_2 -> 0: a constant kernel, large: a diagonal one):")
             lines.append("    depth  mean Theta(x,x)  mean Theta(x,x')  kappa_1/kappa_2")
-            for layer in try field.kernelStructure(points: probe, depth: model.hiddenLayers) {
+            let shown = Set(Self.structureDepths + [model.hiddenLayers])
+            for layer in try field.kernelStructure(points: probe, depth: shown.max()!) where shown.contains(layer.depth) {
                 lines.append("    " + pad(String(layer.depth), 5) + pad(number(layer.diagonalMean), 17)
-                             + pad(number(layer.offDiagonalMean), 18) + pad(number(layer.ratio), 17))
+                             + pad(number(layer.offDiagonalMean), 18) + pad(number(layer.ratio), 17)
+                             + (layer.depth == model.hiddenLayers ? "   <- this network" : ""))
             }
         }
         if !model.layerNormIndices.isEmpty || model.residual != .none || model.finalNorm {
