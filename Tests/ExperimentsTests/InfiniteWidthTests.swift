@@ -237,6 +237,19 @@ extension InfiniteWidthTests {
         #expect(zip(ratios, ratios.dropFirst()).allSatisfy { $1 < $0 } && ratios.last! < 1e-3 * ratios.first!, "\(ratios)")
     }
 
+    /// The mean-field numbers need no data: a config whose data file is missing still gets them,
+    /// and a line naming why the structure is not there.
+    @Test func missingDataLeavesOnlyTheStructureOut() throws {
+        let text = try withTemporaryFolder { folder in
+            try AtomicFile.write(#"{ "name": "phase", "data": { "kind": "csv", "path": "\#(folder)/absent.csv", "features": ["a"], "target": "b" }, "#
+                                 + #""model": { "activation": "relu", "weightInit": "kaimingNormal", "biasInit": "normal" } }"#,
+                                 to: folder + "/config.json")
+            return try KernelCommand.phaseReport(config: folder + "/config.json")
+        }
+        #expect(text.contains("phase: edge of chaos"), "\(text)")
+        #expect(text.contains("NTK structure by depth: not computed") && text.contains("absent.csv"), "\(text)")
+    }
+
     /// Uniform weights count by their variance (Kaiming-uniform: 1/(3 fanIn)); PyTorch's uniform
     /// biases, whose variance changes with fanIn, are refused naming the field.
     @Test func uniformInitsCountByTheirVarianceAndPyTorchBiasesAreRefused() throws {

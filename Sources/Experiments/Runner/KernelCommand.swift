@@ -85,15 +85,17 @@ public enum KernelCommand {
         return kernel.shape
     }
 
-    /// `train ntk --phase`: the mean-field quantities of the config's network at initialisation
-    /// (`MeanField`): sigma_w^2 and sigma_b^2 as the config's init gives them, q*, chi_1, the
-    /// phase, and the critical sigma_w^2 at that sigma_b^2. They describe the plain stack of
-    /// Dense and activation layers; a note says when norms or residual blocks change the picture.
     /// Training points the NTK structure of `--phase` is measured on.
     static let structurePoints = 8
     /// The depths `--phase` shows the NTK's structure at, besides the config's own.
     static let structureDepths = [1, 2, 3, 5, 10, 20, 30, 40, 50]
 
+    /// `train ntk --phase`: the mean-field quantities of the config's network at initialisation
+    /// (`MeanField`): sigma_w^2 and sigma_b^2 as the config's init gives them, q*, chi_1, the
+    /// phase, and the critical sigma_w^2 at that sigma_b^2. They describe the plain stack of
+    /// Dense and activation layers; a note says when norms or residual blocks change the picture.
+    /// Then the NTK's structure by depth (`MeanField.kernelStructure`) on the first training points,
+    /// when the config's data can be read.
     public static func phaseReport(config path: String) throws -> String {
         let plan = try ExperimentPlan.load(path: path, memoryLimitBytes: MemoryEstimate.availableBytes())
         let model = plan.base.model
@@ -116,8 +118,15 @@ public enum KernelCommand {
         ]
         // The NTK's structure by depth on a few training points (the quadrature activations cost
         // 160^2 evaluations an entry and layer, so a few points keep this to a second).
-        let data = try ExperimentData<Double>.load(plan.base.data, seed: plan.base.seed)
-        let probe = leadingRows(data.train.inputs, min(data.train.inputs.rows, Self.structurePoints))
+        let probe: Tensor<Double>
+        do {
+            let data = try ExperimentData<Double>.load(plan.base.data, seed: plan.base.seed)
+            probe = leadingRows(data.train.inputs, min(data.train.inputs.rows, Self.structurePoints))
+        } catch {
+            // The mean-field numbers need no data; say why the structure is missing.
+            lines.append("  NTK structure by depth: not computed, the config's data could not be read: \(error)")
+            probe = Tensor(shape: [0, 1], repeating: 0)
+        }
         if probe.rows >= 2 {
             lines.append("  NTK structure by depth (NTK parameterisation, the first \(probe.rows) training points; "
                          + "Theta ~ kappa_1 I + kappa_2 11^T, kappa_1/kappa_2 -> 0: a constant kernel, large: a diagonal one):")
