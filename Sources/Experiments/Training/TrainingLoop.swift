@@ -1,5 +1,6 @@
 /// The epoch loop around a ``Trainer``: runs the scheduled epochs, records the loss every
-/// `logEvery` epochs (and after the last), stops early once the loss reaches a target, saves a
+/// `logEvery` epochs (and after the last), stops early once the loss reaches a target or stops
+/// falling (``EarlyStopConfig``), runs an ``Observation`` every k epochs (the kernel drift), saves a
 /// ``TrainingCheckpoint`` every `checkpointEvery` epochs, and stops with a ``DivergenceError``
 /// when the loss or a parameter stops being a number. `train` runs every finite network through
 /// it; a program of your own can too:
