@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Testing
 @testable import Experiments
@@ -344,5 +345,51 @@ func problems(_ text: String, file: String = "configs/x.json") -> [String] {
         noLN.model.layerNorm = .first
         noLN.model.layerNormAffine = true
         #expect(noLN == ln)
+    }
+}
+
+/// Every shipped config's first run, shrunk (a few epochs, a small width and data set, few kernel
+/// draws and trajectory stamps) but otherwise as users run it, trains and measures end to end: a
+/// combination of sections that only fails at run time (as a stability check once stopped every
+/// classification run) fails here instead of in a user's hands.
+@Suite struct ShippedConfigRunTests {
+    static func shrunk(_ config: ExperimentConfig) -> ExperimentConfig {
+        var config = config
+        config.training.epochs = min(config.training.epochs, 3)
+        if case .finite(let width) = config.model.width { config.model.width = .finite(min(width, 16)) }
+        switch config.data {
+        case .synthetic(var synthetic):
+            synthetic.trainSize = min(synthetic.trainSize, 24)
+            config.data = .synthetic(synthetic)
+        case .csv(var csv):
+            csv.path = projectRoot + "/" + csv.path
+            if csv.split == nil { csv.firstRows = min(csv.firstRows ?? 40, 40) }
+            config.data = .csv(csv)
+        }
+        if var kernel = config.evaluation.kernel {
+            kernel.points = min(kernel.points, 8)
+            kernel.initializations = kernel.initializations.map { min($0, 4) }
+            config.evaluation.kernel = kernel
+        }
+        if var trajectory = config.evaluation.trajectory {
+            (trajectory.stamps, trajectory.stepRatios) = (1, [2])
+            config.evaluation.trajectory = trajectory
+        }
+        return config
+    }
+
+    @Test(arguments: ShippedConfigTests.files.filter { $0 != "protein.json" })  // protein's data is not shipped
+    func firstRunOfEachShippedConfigRuns(_ name: String) throws {
+        let sweep = try ExperimentPlan.load(path: projectRoot + "/configs/" + name, memoryLimitBytes: sixteenGiB)
+        let run = try #require(sweep.runs.first)
+        let text = Self.shrunk(run.config).json.rendered(style: .pretty)
+        let folder = "/tmp/finitewidth-shipped-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var options = RunnerOptions(output: folder, threads: 1)
+        options.quiet = true
+        let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: name), options: options,
+                                              progress: ProgressReporter(quiet: true, isTerminal: false))
+        #expect(report.records.count == 1, "\(name)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/metrics.json"), "\(name)")
     }
 }
