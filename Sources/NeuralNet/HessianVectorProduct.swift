@@ -106,8 +106,8 @@ public struct MLPHessian {
         for (l, layer) in layers.enumerated() {
             var z = matmul(activations[l], layer.weight, transposeB: true)
             var rz = matmul(rActivations[l], layer.weight, transposeB: true) + matmul(activations[l], directionWeights[l], transposeB: true)
-            if let bias = layer.bias { z = addRow(z, bias) }
-            if let directionBias = directionBiases[l] { rz = addRow(rz, directionBias) }
+            if let bias = layer.bias { z = z.addingRowVector(bias) }
+            if let directionBias = directionBiases[l] { rz = rz.addingRowVector(directionBias) }
             preActivations.append(z)
             rPreActivations.append(rz)
             if let activation = layer.activation {
@@ -166,12 +166,6 @@ public struct MLPHessian {
             rDelta = Tensor(shape: shape, scalars: newRDelta)
         }
         return pieces.reversed().flatMap { $0 }
-    }
-
-    func addRow(_ matrix: Tensor<Double>, _ row: Tensor<Double>) -> Tensor<Double> {
-        let columns = matrix.columns
-        let rowValues = row.scalars
-        return Tensor(shape: matrix.shape, scalars: matrix.scalars.enumerated().map { $0.element + rowValues[$0.offset % columns] })
     }
 
     static func phi(_ activation: Activation, _ z: Double) -> Double { activation == .relu ? max(z, 0) : Glibc.tanh(z) }

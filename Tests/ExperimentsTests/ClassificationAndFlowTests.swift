@@ -206,33 +206,21 @@ import TestSupport
     }
 }
 
-/// The shipped `configs/gf-vs-gd.json`, shrunk (fewer rows, epochs, stamps and ratios) but otherwise
-/// as users run it: a cross-entropy classifier under full-batch gradient descent with the whole
-/// trajectory comparison runs end to end, and the MSE-only stability number stays out of it.
+/// The shipped `configs/gf-vs-gd.json`, shrunk (`ShippedConfigRunTests.runShrunk`): a cross-entropy
+/// classifier under full-batch gradient descent writes its trajectory with gradient flow and the
+/// Hessian, reports accuracy, and the MSE-only stability number stays out of it.
 @Suite struct ShippedTrajectoryConfigTests {
-    @Test func gradientFlowVersusDescentConfigRunsEndToEnd() throws {
-        var text = try readText(projectRoot + "/configs/gf-vs-gd.json")
-        for (old, new) in [("\"data/digits.csv\"", "\"\(projectRoot)/data/digits.csv\""), ("\"firstRows\": 1000", "\"firstRows\": 30"),
-                           ("\"epochs\": 1000", "\"epochs\": 4"), ("\"stamps\": 100", "\"stamps\": 2"),
-                           ("\"random\": 16", "\"random\": 2")] {
-            #expect(text.contains(old), "configs/gf-vs-gd.json no longer contains \(old)")
-            text = text.replacingOccurrences(of: old, with: new)
+    @Test func gradientFlowVersusDescentConfigWritesItsTrajectory() throws {
+        try ShippedConfigRunTests.runShrunk("gf-vs-gd.json") { report, folder in
+            let record = try #require(report.records.first)
+            #expect(record.metrics.gradientDescentStability == nil)
+            let accuracy = try #require(record.metrics.accuracy.train)
+            #expect(accuracy >= 0 && accuracy <= 1)
+            let lines = try readText(folder + "/trajectory.csv").split(separator: "\n")
+            #expect(lines.first.map(String.init) == "t,loss,distance_from_init,loss_r2,distance_to_r2,loss_gf,distance_to_gf,"
+                    + "hessian_min,hessian_max,int_lambda_minus,bound_factor")
+            #expect(lines.count == 1 + 2)  // t = 0 and the end
+            #expect(FileManager.default.fileExists(atPath: folder + "/trajectory.svg"))
         }
-        let folder = "/tmp/finitewidth-gf-vs-gd-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        var options = RunnerOptions(output: folder, threads: 1)
-        options.quiet = true
-        let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: "gf-vs-gd.json"), options: options,
-                                              progress: ProgressReporter(quiet: true, isTerminal: false))
-        let record = try #require(report.records.first)
-        #expect(record.metrics.gradientDescentStability == nil)
-        let accuracy = try #require(record.metrics.accuracy.train)
-        #expect(accuracy >= 0 && accuracy <= 1)
-        let lines = try readText(folder + "/trajectory.csv").split(separator: "\n")
-        let header = "t,loss,distance_from_init,loss_r2,distance_to_r2,loss_r5,distance_to_r5,loss_r10,distance_to_r10,"
-            + "loss_r20,distance_to_r20,loss_gf,distance_to_gf,hessian_min,hessian_max,int_lambda_minus,bound_factor"
-        #expect(lines.first.map(String.init) == header)
-        #expect(lines.count == 1 + 3)
-        #expect(FileManager.default.fileExists(atPath: folder + "/trajectory.svg"))
     }
 }

@@ -378,18 +378,26 @@ func problems(_ text: String, file: String = "configs/x.json") -> [String] {
         return config
     }
 
-    @Test(arguments: ShippedConfigTests.files.filter { $0 != "protein.json" })  // protein's data is not shipped
-    func firstRunOfEachShippedConfigRuns(_ name: String) throws {
+    /// Runs the shrunk first run of `configs/<name>` in a temporary folder and hands its report and
+    /// folder to `inspect`.
+    static func runShrunk(_ name: String, inspect: (ExperimentReport, String) throws -> Void = { _, _ in }) throws {
         let sweep = try ExperimentPlan.load(path: projectRoot + "/configs/" + name, memoryLimitBytes: sixteenGiB)
         let run = try #require(sweep.runs.first)
-        let text = Self.shrunk(run.config).json.rendered(style: .pretty)
+        let text = shrunk(run.config).json.rendered(style: .pretty)
         let folder = "/tmp/finitewidth-shipped-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var options = RunnerOptions(output: folder, threads: 1)
         options.quiet = true
         let report = try ExperimentRunner.run(try ExperimentPlan.parse(text, file: name), options: options,
                                               progress: ProgressReporter(quiet: true, isTerminal: false))
-        #expect(report.records.count == 1, "\(name)")
-        #expect(FileManager.default.fileExists(atPath: folder + "/metrics.json"), "\(name)")
+        try inspect(report, folder)
+    }
+
+    @Test(arguments: ShippedConfigTests.files.filter { $0 != "protein.json" })  // protein's data is not shipped
+    func firstRunOfEachShippedConfigRuns(_ name: String) throws {
+        try Self.runShrunk(name) { report, folder in
+            #expect(report.records.count == 1, "\(name)")
+            #expect(FileManager.default.fileExists(atPath: folder + "/metrics.json"), "\(name)")
+        }
     }
 }

@@ -118,16 +118,15 @@ public enum KernelCommand {
         ]
         // The NTK's structure by depth on a few training points (the quadrature activations cost
         // 160^2 evaluations an entry and layer, so a few points keep this to a second).
-        let probe: Tensor<Double>
+        var probe: Tensor<Double>?
         do {
-            let data = try ExperimentData<Double>.load(plan.base.data, seed: plan.base.seed)
-            probe = leadingRows(data.train.inputs, min(data.train.inputs.rows, Self.structurePoints))
+            let inputs = try ExperimentData<Double>.load(plan.base.data, seed: plan.base.seed).train.inputs
+            probe = leadingRows(inputs, min(inputs.rows, Self.structurePoints))
         } catch {
             // The mean-field numbers need no data; say why the structure is missing.
             lines.append("  NTK structure by depth: not computed, the config's data could not be read: \(error)")
-            probe = Tensor(shape: [0, 1], repeating: 0)
         }
-        if probe.rows >= 2 {
+        if let probe, probe.rows >= 2 {
             lines.append("  NTK structure by depth (NTK parameterisation, the first \(probe.rows) training points; "
                          + "Theta ~ kappa_1 I + kappa_2 11^T, kappa_1/kappa_2 -> 0: a constant kernel, large: a diagonal one):")
             lines.append("    depth  mean Theta(x,x)  mean Theta(x,x')  kappa_1/kappa_2")
