@@ -15,6 +15,12 @@
 // - `antk-n<N>`: the analytic NTK (and NNGP kernel) of the same architecture, N x N, Float64.
 // - `antk-fit-n<N>`: the analytic NTK of N points and a kernel regression fitted on it (Cholesky in
 //   place: the kernel's storage becomes the factor), as an infinite-width run does; Float64.
+// - `gemm-floor-w<width>-h<hidden>-b<batch>-<f32|f64>`: the GEMM floor of the step of the same name:
+//   only its width x width products, as raw `cblas_?gemm` calls on preallocated buffers (per hidden
+//   Dense after the first: forward X Wᵀ, input gradient dY W, weight gradient dYᵀ X; each result
+//   zeroed by memset and the product added, beta = 1, the fastest way on OpenBLAS and the calls
+//   `matmul` makes), 3 (hidden - 1) batch width^2 multiply-adds in all. No step can be faster than
+//   this on the same BLAS; compare-peers divides it by the step's time.
 //
 // Timing (`sample` below; the Python scripts do the same): a warmup of `--warmup` seconds (at
 // least one call), then single calls timed on the monotonic clock until `--seconds` have passed
@@ -28,6 +34,8 @@
 // `{"workload": ..., "median_s": ..., "peak_rss_bytes": ...}` a workload; the peak resident size is
 // the process's so far (`getrusage`), so `scripts/scaling` runs one workload a process.
 
+// `cblas_?gemm` for the GEMM floor (Tensors depends on it; SwiftPM passes its module map on).
+import COpenBLAS
 import Glibc
 import BenchmarkWorkloads
 import TangentKernels
@@ -48,6 +56,7 @@ enum Workload {
     case empiricalNTK(points: Int, width: Int)
     case analyticNTK(points: Int)
     case analyticNTKRegression(points: Int)
+    case gemmFloor(width: Int, hiddenLayers: Int, batch: Int, double: Bool)
 
     init?(_ name: String) {
         let parts = name.split(separator: "-").map(String.init)
@@ -61,6 +70,12 @@ enum Workload {
                   let batch = number(parts[3], after: "b"), ["f32", "f64"].contains(parts[4]), ["ln", "noln"].contains(parts[5])
             else { return nil }
             self = .step(width: width, hiddenLayers: hidden, batch: batch, double: parts[4] == "f64", layerNorm: parts[5] == "ln")
+        case "gemm":
+            guard parts.count == 6, parts[1] == "floor", let width = number(parts[2], after: "w"),
+                  let hidden = number(parts[3], after: "h"), hidden >= 2, let batch = number(parts[4], after: "b"),
+                  ["f32", "f64"].contains(parts[5])
+            else { return nil }
+            self = .gemmFloor(width: width, hiddenLayers: hidden, batch: batch, double: parts[5] == "f64")
         case "entk":
             guard parts.count == 2 || parts.count == 3, let points = number(parts[1], after: "n") else { return nil }
             guard let width = parts.count == 3 ? number(parts[2], after: "w") : 512 else { return nil }
@@ -93,7 +108,51 @@ enum Workload {
             return TangentKernelWorkloads.analyticNTK(points: points, hiddenLayers: 3)
         case .analyticNTKRegression(let points):
             return TangentKernelWorkloads.analyticNTKRegression(points: points, hiddenLayers: 3)
+        case let .gemmFloor(width, hiddenLayers, batch, double):
+            return double ? GEMMFloor<Double>(width: width, products: hiddenLayers - 1, batch: batch, gemm: cblas_dgemm).run
+                          : GEMMFloor<Float>(width: width, products: hiddenLayers - 1, batch: batch, gemm: cblas_sgemm).run
         }
+    }
+}
+
+/// The width x width products of a training step, on raw BLAS: X (batch x width) times Wᵀ, dY times
+/// W, dYᵀ times X, once per hidden-to-hidden Dense, row-major with the transposes Dense uses.
+final class GEMMFloor<Scalar: BinaryFloatingPoint> {
+    typealias GEMM = (CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint, Scalar,
+                      UnsafePointer<Scalar>?, blasint, UnsafePointer<Scalar>?, blasint, Scalar,
+                      UnsafeMutablePointer<Scalar>?, blasint) -> Void
+    let width: Int32, batch: Int32, products: Int, gemm: GEMM
+    var input: [Scalar], weight: [Scalar], output: [Scalar], outputGradient: [Scalar]
+    var inputGradient: [Scalar], weightGradient: [Scalar]
+
+    init(width: Int, products: Int, batch: Int, gemm: @escaping GEMM) {
+        self.width = Int32(width)
+        self.batch = Int32(batch)
+        self.products = products
+        self.gemm = gemm
+        // Values of the size a trained network has; the BLAS kernels' speed does not depend on them.
+        input = (0..<batch * width).map { Scalar($0 % 17) / 17 - 0.5 }
+        weight = (0..<width * width).map { Scalar($0 % 13) / 13 - 0.5 }
+        outputGradient = (0..<batch * width).map { Scalar($0 % 11) / 11 - 0.5 }
+        output = Array(repeating: 0, count: batch * width)
+        inputGradient = Array(repeating: 0, count: batch * width)
+        weightGradient = Array(repeating: 0, count: width * width)
+    }
+
+    func run() {
+        let (w, b) = (width, batch)
+        for _ in 0..<products {
+            zero(&output)
+            gemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, w, w, 1, input, w, weight, w, 1, &output, w)
+            zero(&inputGradient)
+            gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, w, w, 1, outputGradient, w, weight, w, 1, &inputGradient, w)
+            zero(&weightGradient)
+            gemm(CblasRowMajor, CblasTrans, CblasNoTrans, w, w, b, 1, outputGradient, w, input, w, 1, &weightGradient, w)
+        }
+    }
+
+    private func zero(_ values: inout [Scalar]) {
+        values.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, $0.count) }
     }
 }
 
