@@ -17,8 +17,10 @@ public enum JacobianNorms {
         var start = 0
         while start < rows {
             let count = min(rowsPerBatch, rows - start)
-            let batch = Tensor<Scalar>(shape: [count, dimensions],
-                                       scalars: Array(inputs.scalars[(start * dimensions)..<((start + count) * dimensions)]))
+            // The batch's rows straight from the storage (`scalars` would copy all of `inputs` per batch).
+            let batch = inputs.withUnsafeBufferPointer { all in
+                Tensor<Scalar>(shape: [count, dimensions], scalars: Array(all[(start * dimensions)..<((start + count) * dimensions)]))
+            }
             tape.reset()
             let tangents = model(tape.inputWithTangents(batch)).tangents.value
             let outputs = tangents.columns
