@@ -15,8 +15,9 @@ public struct CheckpointError: Error, CustomStringConvertible {
 extension Layer {
     /// Writes every parameter and buffer under its PyTorch name, in this network's precision,
     /// atomically. A buffer PyTorch keeps as an integer (BatchNorm's `num_batches_tracked`, int64)
-    /// is written in the network's precision too, as the format here holds F32 and F64 only;
-    /// `load_state_dict` converts it back (it copies into the module's own int64 tensor).
+    /// is written in the network's precision too, as the format here writes F32 and F64 only;
+    /// `load_state_dict` converts it back (it copies into the module's own int64 tensor), and
+    /// `loadCheckpoint` reads PyTorch's I64 as a number of the network's precision.
     public func saveCheckpoint(to path: String, metadata: [String: String]? = nil) throws {
         try Safetensors.write(namedParameters.map { ($0.name, AnyTensor($0.parameter.value)) }
                                 + namedBuffers.map { ($0.name, AnyTensor($0.buffer.value)) },

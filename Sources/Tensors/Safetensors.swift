@@ -10,7 +10,8 @@ import Formats
 //              a multiple of 8 bytes
 //   the rest   the data section: each tensor's scalars, row-major, little-endian, at
 //              [begin, end) counted from the start of the data section
-// Only F32 and F64 are supported. Reading checks everything the reference implementation checks
+// F32 and F64 are read and written. I64 is read, as F64 (PyTorch keeps integer buffers such as
+// BatchNorm's num_batches_tracked as int64), when every value is exact in F64 (|v| <= 2^53). Reading checks everything the reference implementation checks
 // (and a little more), and throws a `SafetensorsError` naming the file and the problem.
 
 
@@ -113,7 +114,8 @@ public struct SafetensorsFile: Equatable, Sendable {
     }
 }
 
-/// Writes and reads the safetensors checkpoint format, F32 and F64 tensors.
+/// Writes and reads the safetensors checkpoint format, F32 and F64 tensors (and reads I64 ones, as
+/// F64: the integer buffers PyTorch writes, such as BatchNorm's `num_batches_tracked`).
 ///
 /// The bytes written depend only on the tensors and metadata, never on the order they are given
 /// in: as the reference implementation does, tensors are laid out F64 before F32 (so every
@@ -145,7 +147,8 @@ public enum Safetensors {
 
     /// Reads and checks a whole safetensors file.
     /// - Throws: `FileError` if the file cannot be read, `SafetensorsError` naming the file and the
-    ///   problem if it is not a valid safetensors file of F32 and F64 tensors.
+    ///   problem if it is not a valid safetensors file of F32, F64 and I64 tensors (I64 read as F64,
+    ///   each value within 2^53 in magnitude).
     public static func read(_ path: String) throws -> SafetensorsFile {
         try decode(AtomicFile.read(path), source: path)
     }
@@ -156,10 +159,12 @@ public enum Safetensors {
     enum DType: String, CaseIterable {
         case f32 = "F32"
         case f64 = "F64"
+        /// Read only, into an F64 tensor.
+        case i64 = "I64"
         var byteSize: Int {
             switch self {
             case .f32: 4
-            case .f64: 8
+            case .f64, .i64: 8
             }
         }
     }

@@ -102,7 +102,7 @@ extension Safetensors {
         }
 
         var tensors: [String: AnyTensor] = [:]
-        bytes.withUnsafeBytes { raw in
+        try bytes.withUnsafeBytes { raw in
             for entry in entries {
                 let start = dataStart + entry.begin
                 switch entry.dtype {
@@ -122,6 +122,22 @@ extension Safetensors {
                             let bits = raw.loadUnaligned(fromByteOffset: start + 8 * i, as: UInt64.self)
                             scalars[i] = Double(bitPattern: UInt64(littleEndian: bits))
                         }
+                    }
+                    tensors[entry.name] = .double(tensor)
+                case .i64:
+                    // As F64, exactly or not at all: every integer up to 2^53 in magnitude has an F64 form.
+                    var tensor = Tensor<Double>(uninitializedShape: entry.shape)
+                    var inexact: (index: Int, value: Int64)?
+                    tensor.withUnsafeMutableBufferPointer { scalars in
+                        for i in scalars.indices {
+                            let value = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 8 * i, as: Int64.self))
+                            if inexact == nil && value.magnitude > 1 << 53 { inexact = (i, value) }
+                            scalars[i] = Double(value)
+                        }
+                    }
+                    if let inexact {
+                        throw fail("tensor \(quoted(entry.name)): I64 value \(inexact.value) at index \(inexact.index) has no "
+                            + "exact F64 form (integer tensors are read as F64, so their values must be within 2^53)")
                     }
                     tensors[entry.name] = .double(tensor)
                 }

@@ -84,6 +84,32 @@ import TestSupport
         }
     }
 
+    /// Files PyTorch wrote (`safetensors.torch.save_file(model.state_dict())`, num_batches_tracked
+    /// as I64: `scripts/reference/generate_torch_layers.py --write-checkpoint`) load into the same
+    /// network here and give PyTorch's outputs, in eval mode and then in train mode.
+    @Test(arguments: ["batchNormEval", "residualBatchNorm"]) func filesPyTorchWroteLoad(name: String) throws {
+        let url = try #require(Bundle.module.url(forResource: "torch_\(name)", withExtension: "safetensors", subdirectory: "Resources"))
+        let file = try Safetensors.read(url.path)
+        let counters = file.tensors.filter { $0.key.hasSuffix("num_batches_tracked") }
+        #expect(!counters.isEmpty && counters.values.allSatisfy { $0 == AnyTensor(Tensor<Double>(shape: [], scalars: [7])) })
+        let metadata = try #require(file.metadata)
+        func decoded(_ key: String) throws -> Tensor<Double> {
+            tensor(try JSONSerialization.jsonObject(with: Data(try #require(metadata[key]).utf8)))
+        }
+        let (x, eval, train) = (try decoded("x"), try decoded("evalOutput"), try decoded("trainOutput"))
+        let network = try LayerReferenceTests.model(try LayerReferenceTests.network(name), Double.self)
+        try network.loadCheckpoint(from: url.path)
+        network.setTraining(false)
+        #expect(relativeError(network(x), eval) < 1e-12, "\(name), eval mode")
+        network.setTraining(true)
+        #expect(relativeError(network(x), train) < 1e-12, "\(name), train mode")
+        // A Float network converts the file's F64 and I64 on loading.
+        let single = try LayerReferenceTests.model(try LayerReferenceTests.network(name), Float.self)
+        try single.loadCheckpoint(from: url.path)
+        single.setTraining(false)
+        #expect(relativeError(single(x.converted(to: Float.self)).converted(to: Double.self), eval) < 1e-4, "\(name), Float")
+    }
+
     @Test func aCheckpointWithoutBuffersNamesThemMissing() throws {
         try withTemporaryFolder { folder in
             let path = folder + "/nobuffers.safetensors"

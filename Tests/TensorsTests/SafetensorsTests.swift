@@ -186,6 +186,26 @@ let specialDoubles: [Double] = [
         #expect(file.metadata == ["x": "🧪"])
     }
 
+    /// PyTorch's integer buffers (BatchNorm's num_batches_tracked) come as I64: read as F64,
+    /// exactly, up to 2^53 in magnitude; a larger value is an error naming the tensor and the value.
+    @Test func int64TensorsAreReadAsExactDoubles() throws {
+        func littleEndian(_ values: [Int64]) -> [UInt8] { values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } } }
+        let limit: Int64 = 1 << 53
+        let header = #"{"n":{"dtype":"I64","shape":[4],"data_offsets":[0,32]},"w":{"dtype":"F32","shape":[1],"data_offsets":[32,36]}}"#
+        let file = try Safetensors.decode(rawFile(header: header, data: littleEndian([7, -3, limit, -limit]) + [0, 0, 0x40, 0x40]))
+        #expect(file.tensors["n"] == AnyTensor(Tensor<Double>(shape: [4], scalars: [7, -3, 9_007_199_254_740_992, -9_007_199_254_740_992])))
+        #expect(file.tensors["w"] == AnyTensor(Tensor<Float>(shape: [1], scalars: [3])))
+        let tooLarge = rawFile(header: #"{"steps":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#,
+                               data: littleEndian([1, limit + 1]))
+        #expect(throws: SafetensorsError(path: "x.safetensors", problem: "tensor 'steps': I64 value 9007199254740993 at index 1 has "
+                                             + "no exact F64 form (integer tensors are read as F64, so their values must be within 2^53)")) {
+            try Safetensors.decode(tooLarge, source: "x.safetensors")
+        }
+        #expect(throws: SafetensorsError.self) {
+            try Safetensors.decode(rawFile(header: #"{"m":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: littleEndian([Int64.min])))
+        }
+    }
+
     @Test func emptyFileOfNoTensors() throws {
         let bytes = try Safetensors.encode([])
         #expect(bytes == [8, 0, 0, 0, 0, 0, 0, 0] + Array("{}      ".utf8))
@@ -278,7 +298,7 @@ let malformedCases: [MalformedCase] = [
                   problem: "data section has 3 bytes after the last tensor's data (bytes [16, 19)) that belong to no tensor"),
     MalformedCase(name: "unknown dtype",
                   bytes: rawFile(header: #"{"a":{"dtype":"BF16","shape":[8],"data_offsets":[0,16]}}"#, data: twoDoubles),
-                  problem: "tensor 'a': dtype 'BF16' is not supported (supported: F32, F64)"),
+                  problem: "tensor 'a': dtype 'BF16' is not supported (supported: F32, F64, I64)"),
     MalformedCase(name: "byte count not matching the shape",
                   bytes: rawFile(header: #"{"0.weight":{"dtype":"F64","shape":[5,3],"data_offsets":[0,112]}}"#,
                                  data: [UInt8](repeating: 0, count: 112)),

@@ -7,6 +7,11 @@ writes torch_layers.json there. And
 loads a safetensors checkpoint FiniteWidth wrote for the fixture network NETWORK into the same torch
 module with `load_state_dict(strict=True)` and compares its outputs, in both modes, with the ones
 the file's parameters give in FiniteWidth (stored in the file's metadata by the test that wrote it).
+The other way round,
+    python scripts/reference/generate_torch_layers.py --write-checkpoint DIR NETWORK...
+writes torch_<NETWORK>.safetensors to DIR with `safetensors.torch.save_file(model.state_dict())`, as a
+PyTorch user saves one (BatchNorm's num_batches_tracked as int64, I64 in the file), and in its
+metadata an input batch and the module's outputs on it in eval mode, then in train mode.
 
 Every array is a nested list in row-major order; weights keep PyTorch's [out, in] layout; state
 dicts hold parameters and buffers under PyTorch's names. Each network is also described as a list
@@ -210,9 +215,36 @@ def check_checkpoint(path, network):
     print("ok")
 
 
+def write_checkpoint(folder, network):
+    """Saves the fixture network's torch module as PyTorch users do, with its outputs in the metadata."""
+    from safetensors.torch import save_file
+
+    seed, layers, _ = NETWORKS[network]
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    model = build(layers, g)
+    x = torch.randn(5, layers[0]["in"], generator=g) * 1.5 + 0.3
+    # The file first: a train-mode forward moves the running statistics.
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.eval()
+        eval_output = model(x)
+        model.train()
+        train_output = model(x)
+    metadata = {"x": json.dumps(tolist(x)), "evalOutput": json.dumps(tolist(eval_output)),
+                "trainOutput": json.dumps(tolist(train_output)), "tool": f"PyTorch {torch.__version__}, float64"}
+    path = f"{folder}/torch_{network}.safetensors"
+    save_file(tensors, path, metadata=metadata)
+    print("written", path, {k: str(v.dtype) for k, v in tensors.items() if v.dtype != torch.float64})
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--check-checkpoint":
         check_checkpoint(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    if sys.argv[1] == "--write-checkpoint":
+        for name in sys.argv[3:]:
+            write_checkpoint(sys.argv[2], name)
         sys.exit(0)
     out = sys.argv[1]
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
