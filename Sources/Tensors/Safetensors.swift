@@ -11,8 +11,9 @@ import Formats
 //   the rest   the data section: each tensor's scalars, row-major, little-endian, at
 //              [begin, end) counted from the start of the data section
 // F32 and F64 are read and written. I64 is read, as F64 (PyTorch keeps integer buffers such as
-// BatchNorm's num_batches_tracked as int64), when every value is exact in F64 (|v| <= 2^53). Reading checks everything the reference implementation checks
-// (and a little more), and throws a `SafetensorsError` naming the file and the problem.
+// BatchNorm's num_batches_tracked as int64), when every value is exact in F64 (|v| <= 2^53).
+// Reading checks everything the reference implementation checks (and a little more), and throws
+// a `SafetensorsError` naming the file and the problem.
 
 
 /// A tensor of either precision, so that one checkpoint can hold both.
