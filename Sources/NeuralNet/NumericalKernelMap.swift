@@ -1,3 +1,4 @@
+import CKernels
 import Glibc
 
 /// The infinite-width kernel map of a pointwise nonlinearity without a closed form (tanh, sigmoid,
@@ -94,9 +95,17 @@ public struct ElementwiseFunction: Sendable {
         self.evaluate = evaluate
     }
 
-    /// A built-in nonlinearity, through the same forward and backward loops training uses.
+    /// A built-in nonlinearity, through the same forward and backward loops training uses; tanh
+    /// through CKernels' vector loop instead (within 4 ulp of libm's tanh and 8x faster), as the
+    /// quadrature evaluates it ~20,000 times an entry.
     public init(_ activation: Activation) {
         name = activation.layerName
+        if activation == .tanh {
+            evaluate = { x, values, derivatives, count in
+                finitewidth_tanh_values_and_derivatives(FINITEWIDTH_VECTORS_WIDEST, values, derivatives, x, count)
+            }
+            return
+        }
         evaluate = { x, values, derivatives, count in
             activationForward(activation, out: values, input: x, count: count)
             // phi'(x) as the backward of dy = 1, a chunk at a time against a buffer of ones.
