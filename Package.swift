@@ -49,7 +49,9 @@ let package = Package(
         .testTarget(name: "UserExtensionTests", dependencies: ["NeuralNet", "TangentKernels", "TestSupport"],
                     resources: [.copy("Resources")]),
         // Runs the built `train` executable as a child process; the dependency makes SwiftPM build it first.
-        .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments", "TestSupport"]),
+        // Its Resources are read from the source tree (the `train` child process is given their paths), not bundled.
+        .testTarget(name: "TrainCommandTests", dependencies: ["train", "Experiments", "TestSupport"],
+                    exclude: ["Resources"]),
         // Fuzzed inputs, crash and resume, determinism, divergence, output-folder failures. Depends
         // on `train` so the command is built: some tests run it as a child process.
         .testTarget(name: "RobustnessTests", dependencies: ["Experiments", "train", "TestSupport"]),
