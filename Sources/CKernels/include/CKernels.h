@@ -103,10 +103,20 @@ void finitewidth_activation_backward(
     void *input_gradient, int accumulate, const void *out_gradient, const void *input, const void *output,
     size_t count);
 
-/// values = tanh(x) and derivatives = 1 - tanh(x)^2 over `count` Doubles, within 4 ulp of libm's
-/// tanh (Tanh.c): for the numerical kernel maps, which evaluate it at every quadrature node.
-void finitewidth_tanh_values_and_derivatives(finitewidth_vectors vectors, double *values, double *derivatives,
-                                             const double *input, size_t count);
+/// The nonlinearities whose kernel maps are computed by quadrature and have a vector loop here.
+typedef enum {
+    FINITEWIDTH_QUADRATURE_TANH = 0,
+    FINITEWIDTH_QUADRATURE_SIGMOID = 1,
+    /// x sigmoid(x).
+    FINITEWIDTH_QUADRATURE_SILU = 2,
+} finitewidth_quadrature_function;
+
+/// values = f(x) and derivatives = f'(x) over `count` Doubles, within 4 ulp
+/// (QuadratureActivations.c): for the numerical kernel maps, which evaluate them at every
+/// quadrature node.
+void finitewidth_quadrature_values_and_derivatives(finitewidth_vectors vectors, finitewidth_quadrature_function function,
+                                                   double *values, double *derivatives, const double *input,
+                                                   size_t count);
 
 /// The sum of (prediction - target)^2 over `count` scalars, accumulated in the buffers' precision
 /// (a Float sum is returned exactly as a double).
