@@ -34,8 +34,10 @@ import TestSupport
         #expect(relativeError(training.trainingResidual(epochs: epochs), residual) < 1e-12)
         let update = matmul(cross, summed).scaled(by: -step)
         #expect(relativeError(matmul(cross, training.coefficients(epochs: epochs)), update) < 1e-12)
-        // On the training points the coefficients give back the residual's change.
-        #expect(relativeError(matmul(kernel, training.coefficients(epochs: epochs)), residual - initialResidual) < 1e-12)
+        // On the training points the coefficients give back the residual's change. Normwise: the
+        // change's small entries carry the eigensolver's rounding of the large ones, which varies
+        // with BLAS's threads (entrywise 3e-15 to 1.1e-12 seen; normwise 0.8-1.6e-15).
+        #expect(frobeniusRelativeError(matmul(kernel, training.coefficients(epochs: epochs)), residual - initialResidual) < 1e-13)
     }
 
     /// The eigenvalue-0 limit is the sum of the steps, -c t, in both dynamics.
