@@ -36,7 +36,8 @@ ALWAYS_INLINE Lanes_double exp_reduced(Lanes_double y, double sign, Mask_double 
     const Lanes_double r = sign * ((y - multiple * ln2High) - multiple * ln2Low);
     Lanes_double power = (Lanes_double){0} + inverseFactorials[4];  // 1/13!
     for (int k = 5; k < 18; k++) power = power * r + inverseFactorials[k];
-    *n = __builtin_convertvector(multiple, Mask_double);
+    // NaN to 0 before converting (out of range it would be undefined); power is NaN there anyway.
+    *n = __builtin_convertvector(select_lanes((Mask_double)(multiple == multiple), multiple, (Lanes_double){0}), Mask_double);
     return power;
 }
 

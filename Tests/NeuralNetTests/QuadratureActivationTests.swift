@@ -83,6 +83,11 @@ import Testing
         #expect(values[0] == 0 && values[0].sign == .plus && values[1] == 0 && values[1].sign == .minus)
         #expect(values[2] == 1 && values[3] == -1 && values[4].isNaN && derivatives[4].isNaN)
         #expect(values[5] == 1 && values[6] == -1 && values[7] == 1 && values[8] == -1 && derivatives[7] == 0)
+        // A diverged kernel's NaN stays NaN through sigmoid and SiLU too.
+        for function in [FINITEWIDTH_QUADRATURE_SIGMOID, FINITEWIDTH_QUADRATURE_SILU] {
+            finitewidth_quadrature_values_and_derivatives(FINITEWIDTH_VECTORS_WIDEST, function, &values, &derivatives, x, x.count)
+            #expect(values[4].isNaN && derivatives[4].isNaN, "\(function)")
+        }
     }
 
     /// A 3-hidden-layer network's analytic NTK through the vector loop against the same map through
