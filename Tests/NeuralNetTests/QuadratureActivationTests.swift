@@ -75,7 +75,7 @@ import Testing
         }
     }
 
-    @Test func tanhSpecialValuesAsLibm() {
+    @Test func specialValuesAsLibm() {
         let x: [Double] = [0, -0.0, .infinity, -.infinity, .nan, 20, -20, 1e300, -1e300]
         var (values, derivatives) = ([Double](repeating: 7, count: x.count), [Double](repeating: 7, count: x.count))
         finitewidth_quadrature_values_and_derivatives(FINITEWIDTH_VECTORS_WIDEST, FINITEWIDTH_QUADRATURE_TANH,
