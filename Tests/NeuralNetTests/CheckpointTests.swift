@@ -103,11 +103,11 @@ import TestSupport
         #expect(relativeError(network(x), eval) < 1e-12, "\(name), eval mode")
         network.setTraining(true)
         #expect(relativeError(network(x), train) < 1e-12, "\(name), train mode")
-        // A Float network converts the file's F64 and I64 on loading.
+        // A Float network converts the file's F64 and I64 on loading (1.7e-7 and 1.4e-6 measured).
         let single = try LayerReferenceTests.model(try LayerReferenceTests.network(name), Float.self)
         try single.loadCheckpoint(from: url.path)
         single.setTraining(false)
-        #expect(relativeError(single(x.converted(to: Float.self)).converted(to: Double.self), eval) < 1e-4, "\(name), Float")
+        #expect(relativeError(single(x.converted(to: Float.self)).converted(to: Double.self), eval) < 1e-5, "\(name), Float")
     }
 
     @Test func aCheckpointWithoutBuffersNamesThemMissing() throws {
